@@ -1,0 +1,1 @@
+"""Beam pipelines: dataset ingest and bulk inference."""

@@ -1,0 +1,530 @@
+"""Ingest: image/mask folders → validated, sharded TFRecords, a rejects file and a manifest.
+
+    python -m pipelines.ingest --images_dir data/images --masks_dir data/masks \
+        --output_dir out/data --num_classes 3 --direct_num_workers 2
+
+Every input ends in a shard or in `rejects.jsonl` with a reason; the job prints
+found = accepted + rejected. Runs locally on the FnApiRunner (profile `local`) and on any Beam
+runner (`--profile`, or plain Beam flags such as `--runner`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+import uuid
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import masks, pairing, profiles, shard_writer
+from pipelines.dataset_stats import DatasetStatsFn
+from pipelines.outputs import read_bytes, write_atomically
+from pipelines.records import RecordSpec, encode_pair
+from segmodel.features import SCHEMA_VERSION
+from segmodel.image_io import DEFAULT_MAX_PIXELS
+from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
+
+_LOG = logging.getLogger(__name__)
+COUNTER_NAMESPACE = "ingest"
+
+
+class IngestOptions(PipelineOptions):
+    """The ingest pipeline's own flags (runner flags come from --profile or Beam's options)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--images_dir", help="Folder of images (nested folders allowed).")
+        parser.add_argument(
+            "--masks_dir", help="Folder of masks, same relative names as the images."
+        )
+        parser.add_argument(
+            "--output_dir", help="Where shards, rejects.jsonl and manifest.json go (local, gs://)."
+        )
+        parser.add_argument(
+            "--num_classes", type=int, help="Number of classes; mask values are 0..N-1."
+        )
+        parser.add_argument(
+            "--mask_mode",
+            default="index",
+            choices=masks.MASK_MODES,
+            help="index: values/palette indices are classes; binary: 0/255 → 0/1; "
+            "rgb: colours mapped through --palette.",
+        )
+        parser.add_argument(
+            "--palette", help="JSON file mapping mask colours to classes (rgb mode)."
+        )
+        parser.add_argument(
+            "--ignore_label",
+            type=int,
+            default=255,
+            help="Mask value for pixels that count for no class (default 255).",
+        )
+        parser.add_argument(
+            "--splits",
+            default="train=0.8,val=0.1,test=0.1",
+            help="Split fractions; a pair's split is fixed by a hash of its relative name.",
+        )
+        parser.add_argument(
+            "--num_shards",
+            type=int,
+            default=0,
+            help="Shards per split (0: from --target_shard_mb).",
+        )
+        parser.add_argument(
+            "--target_shard_mb",
+            type=float,
+            default=128,
+            help="Aim for shards of about this size; the count follows from the input bytes.",
+        )
+        parser.add_argument("--compression", default="none", choices=("none", "gzip"))
+        parser.add_argument(
+            "--max_pixels",
+            type=int,
+            default=DEFAULT_MAX_PIXELS,
+            help="Refuse images with more pixels (decompression-bomb guard).",
+        )
+        parser.add_argument(
+            "--class_names",
+            default="",
+            help="Comma-separated class names, recorded in the manifest.",
+        )
+        parser.add_argument(
+            "--mask_suffix",
+            default="",
+            help="Suffix of mask names to drop before pairing, e.g. _mask for x_mask.png.",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """Checked, resolved ingest settings (what the composite needs; picklable)."""
+
+    images_dir: str
+    masks_dir: str
+    output_dir: str
+    spec: RecordSpec
+    splits: tuple[tuple[str, float], ...]
+    num_shards: int = 0
+    target_shard_bytes: int = 128 << 20
+    compression: str = "none"
+    class_names: tuple[str, ...] = ()
+    mask_suffix: str = ""
+
+    @classmethod
+    def from_options(cls, options: IngestOptions) -> IngestConfig:
+        """Validates flags; raises ValueError with a message that names the flag."""
+        o = options
+        for flag in ("images_dir", "masks_dir", "output_dir", "num_classes"):
+            if getattr(o, flag) in (None, ""):
+                raise ValueError(f"--{flag} is required")
+        if not 1 <= o.num_classes <= 255:
+            raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
+        if not 0 <= o.ignore_label <= 255 or o.ignore_label < o.num_classes:
+            raise ValueError(
+                f"--ignore_label must be in {o.num_classes}..255 (not a class), got {o.ignore_label}"
+            )
+        if o.mask_mode == "binary" and o.num_classes != 2:
+            raise ValueError("--mask_mode binary gives classes 0/1: use --num_classes 2")
+        palette = None
+        if o.mask_mode == "rgb":
+            if not o.palette:
+                raise ValueError("--mask_mode rgb needs --palette FILE")
+            try:
+                palette = masks.parse_palette(read_bytes(o.palette).decode("utf-8"))
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"--palette {o.palette}: {e}") from None
+        class_names = tuple(n.strip() for n in o.class_names.split(",") if n.strip())
+        if class_names and len(class_names) != o.num_classes:
+            raise ValueError(
+                f"--class_names has {len(class_names)} names for {o.num_classes} classes"
+            )
+        if o.num_shards < 0 or o.target_shard_mb <= 0:
+            raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
+        if o.max_pixels <= 0:
+            raise ValueError("--max_pixels must be positive")
+        return cls(
+            images_dir=o.images_dir,
+            masks_dir=o.masks_dir,
+            output_dir=o.output_dir,
+            spec=RecordSpec(o.num_classes, o.mask_mode, o.ignore_label, o.max_pixels, palette),
+            splits=pairing.parse_splits(o.splits),
+            num_shards=o.num_shards,
+            target_shard_bytes=int(o.target_shard_mb * (1 << 20)),
+            compression=o.compression,
+            class_names=class_names,
+            mask_suffix=o.mask_suffix,
+        )
+
+
+# --- per-element functions -------------------------------------------------------------------
+
+
+def key_file(metadata, role: str, root: str, suffix: str):
+    """FileMetadata → (key, (role, path, size)), or a Reject for an unsupported file type."""
+    path = metadata.path
+    if pairing.is_hidden(path, root):
+        return
+    key, extension = pairing.relative_key(path, root, suffix if role == pairing.MASK else "")
+    if not pairing.is_supported(extension):
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            pairing.Reject(
+                "unsupported_extension",
+                f"{extension or 'no extension'} is not an image type we read",
+                key,
+                path if role == pairing.IMAGE else None,
+                path if role == pairing.MASK else None,
+            ),
+        )
+        return
+    yield key, (role, path, metadata.size_in_bytes)
+
+
+def classify_group(element, splits):
+    key, entries = element
+    result = pairing.classify(key, list(entries), splits)
+    if isinstance(result, pairing.Reject):
+        yield beam.pvalue.TaggedOutput("rejects", result)
+    else:
+        yield result
+
+
+class EncodePairs(beam.DoFn):
+    """Reads both files of a Pair and emits (split, key, record), Rejects or PairStats."""
+
+    def __init__(self, spec: RecordSpec):
+        self._spec = spec
+        self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
+
+    def process(self, pair: pairing.Pair):
+        try:
+            image_bytes = read_bytes(pair.image)
+            mask_bytes = read_bytes(pair.mask)
+        except Exception as e:  # vanished file, permissions, object-store error
+            yield beam.pvalue.TaggedOutput(
+                "rejects",
+                pairing.Reject(
+                    "unreadable_file", f"cannot read: {e}", pair.key, pair.image, pair.mask
+                ),
+            )
+            return
+        result = encode_pair(pair, image_bytes, mask_bytes, self._spec)
+        if isinstance(result, pairing.Reject):
+            yield beam.pvalue.TaggedOutput("rejects", result)
+            return
+        record, stats = result
+        self._accepted.inc()
+        yield pair.split, pair.key, record
+        yield beam.pvalue.TaggedOutput("stats", stats)
+
+
+def count_reject(reject: pairing.Reject) -> pairing.Reject:
+    Metrics.counter(COUNTER_NAMESPACE, f"rejected_{reject.reason}").inc()
+    return reject
+
+
+def counts_by_split(bytes_by_split: list[tuple[str, int]], num_shards, target_shard_bytes):
+    return shard_writer.shard_counts(
+        dict(bytes_by_split), num_shards=num_shards, target_shard_bytes=target_shard_bytes
+    )
+
+
+# --- the graph --------------------------------------------------------------------------------
+
+
+class IngestDataset(beam.PTransform):
+    """Folders → shards on disk. Returns {shards, rejects, stats, found, shard_counts}.
+
+    `temp_dir` holds the per-bundle pieces until each shard is assembled.
+    """
+
+    def __init__(self, config: IngestConfig, temp_dir: str):
+        super().__init__()
+        self._config = config
+        self._temp_dir = temp_dir
+
+    def expand(self, pbegin):
+        c = self._config
+        keyed, file_rejects = [], []
+        for role, root, label in (
+            (pairing.IMAGE, c.images_dir, "Images"),
+            (pairing.MASK, c.masks_dir, "Masks"),
+        ):
+            listed = (
+                pbegin
+                | f"Match[{label}]" >> fileio.MatchFiles(FileSystems.join(root, "**"))
+                | f"Key[{label}]"
+                >> beam.FlatMap(key_file, role, root, c.mask_suffix).with_outputs(
+                    "rejects", main="keyed"
+                )
+            )
+            keyed.append(listed.keyed)
+            file_rejects.append(listed.rejects)
+
+        groups = tuple(keyed) | "FlattenKeyed" >> beam.Flatten() | "GroupByKey" >> beam.GroupByKey()
+        classified = groups | "Pair" >> beam.FlatMap(classify_group, c.splits).with_outputs(
+            "rejects", main="pairs"
+        )
+        pairs = classified.pairs
+
+        shard_counts = beam.pvalue.AsSingleton(
+            pairs
+            | "SplitBytes" >> beam.Map(lambda p: (p.split, p.nbytes))
+            | "SumSplitBytes" >> beam.CombinePerKey(sum)
+            | "ToList" >> beam.combiners.ToList()
+            | "ShardCounts" >> beam.Map(counts_by_split, c.num_shards, c.target_shard_bytes)
+        )
+
+        encoded = pairs | "Encode" >> beam.ParDo(EncodePairs(c.spec)).with_outputs(
+            "rejects", "stats", main="records"
+        )
+        shards = (
+            encoded.records
+            | "WritePieces" >> beam.ParDo(shard_writer.WritePieces(self._temp_dir), shard_counts)
+            | "GroupPieces" >> beam.GroupByKey()
+            | "MergeShards"
+            >> beam.Map(shard_writer.merge_shard, c.output_dir, shard_counts, c.compression)
+        )
+        rejects = (
+            (*file_rejects, classified.rejects, encoded.rejects)
+            | "FlattenRejects" >> beam.Flatten()
+            | "CountRejects" >> beam.Map(count_reject)
+        )
+        stats = encoded.stats | "Stats" >> beam.CombineGlobally(DatasetStatsFn(c.spec.num_classes))
+        found = (
+            (
+                groups | "CountKeys" >> beam.combiners.Count.Globally(),
+                tuple(file_rejects)
+                | "FlattenFileRejects" >> beam.Flatten()
+                | "CountOtherFiles" >> beam.combiners.Count.Globally(),
+            )
+            | "FlattenFound" >> beam.Flatten()
+            | "Found" >> beam.CombineGlobally(sum)
+        )
+        return {
+            "shards": shards,
+            "rejects": rejects,
+            "stats": stats,
+            "found": found,
+            "shard_counts": shard_counts.pvalue,
+        }
+
+
+# --- finishing: manifest and summary ----------------------------------------------------------
+
+
+def build_manifest(
+    config: IngestConfig,
+    stats: dict,
+    shards: list,
+    reject_reasons: list[str],
+    found: int,
+    shard_counts: dict,
+    options_used: dict,
+) -> dict:
+    """The manifest's content. Raises RuntimeError if the counts do not add up."""
+    by_reason: dict[str, int] = {}
+    for reason in reject_reasons:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    accepted = sum(stats["records"].values())
+    rejected = len(reject_reasons)
+    if found != accepted + rejected:
+        raise RuntimeError(
+            f"ingest lost track of inputs: found {found} != accepted {accepted} + rejected "
+            f"{rejected}; please report this"
+        )
+    splits = {}
+    for name, fraction in config.splits:
+        names = sorted(s.name for s in shards if s.split == name)
+        expected = shard_counts.get(name, 0)
+        splits[name] = {
+            "fraction": fraction,
+            "records": stats["records"].get(name, 0),
+            "bytes": sum(s.nbytes for s in shards if s.split == name),
+            "num_shards": expected,
+            "shards": [
+                shard_writer.shard_name(name, i, expected, config.compression)
+                for i in range(expected)
+            ],
+        }
+        missing = set(splits[name]["shards"]) - set(names)
+        splits[name]["_missing"] = sorted(missing)
+    spec = config.spec
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "num_classes": spec.num_classes,
+        "class_names": list(config.class_names) or [f"class_{i}" for i in range(spec.num_classes)],
+        "mask_mode": spec.mask_mode,
+        "ignore_label": spec.ignore_label,
+        "compression": config.compression,
+        "counts": {"found": found, "accepted": accepted, "rejected": rejected},
+        "rejects": {"file": REJECTS_NAME, "by_reason": dict(sorted(by_reason.items()))},
+        "splits": splits,
+        "stats": stats,
+        "options": options_used,
+    }
+
+
+def finalize(
+    _,
+    config: IngestConfig,
+    temp_dir: str,
+    options_used: dict,
+    stats: dict,
+    shards: list,
+    reject_reasons: list,
+    found: int,
+    shard_counts: dict,
+):
+    """Runs once, after every shard is in place: empty shards, stale shards, manifest, cleanup."""
+    manifest = build_manifest(
+        config, stats, shards, reject_reasons, found, shard_counts, options_used
+    )
+    for split in manifest["splits"].values():
+        for name in split.pop("_missing"):
+            shard_writer.write_empty_shard(config.output_dir, name, config.compression)
+    keep = {n for s in manifest["splits"].values() for n in s["shards"]}
+    stale = [
+        m.path
+        for m in FileSystems.match([FileSystems.join(config.output_dir, "*.tfrecord*")])[
+            0
+        ].metadata_list
+        if FileSystems.split(m.path)[1] not in keep
+    ]
+    if stale:  # shards of an earlier run with another shard count or split set
+        FileSystems.delete(stale)
+    write_atomically(
+        FileSystems.join(config.output_dir, MANIFEST_NAME),
+        json.dumps(manifest, indent=2).encode("utf-8"),
+    )
+    if FileSystems.exists(temp_dir):
+        FileSystems.delete([temp_dir])
+    return manifest["counts"]
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: IngestConfig, options_used: dict) -> None:
+    """Wires the composite to its outputs: shards, rejects.jsonl and manifest.json."""
+    temp_dir = FileSystems.join(config.output_dir, f".ingest-tmp-{uuid.uuid4().hex[:12]}")
+    outputs = pipeline | "Ingest" >> IngestDataset(config, temp_dir)
+    rejects = outputs["rejects"]
+    (
+        rejects
+        | "RejectsToJson" >> beam.Map(lambda r: json.dumps(r.to_json_dict(), ensure_ascii=False))
+        | "WriteRejects"
+        >> beam.io.WriteToText(
+            FileSystems.join(config.output_dir, REJECTS_NAME),
+            shard_name_template="",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        )
+    )
+    side = beam.pvalue
+    (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "Finalize"
+        >> beam.Map(
+            finalize,
+            config,
+            temp_dir,
+            options_used,
+            side.AsSingleton(outputs["stats"]),
+            side.AsList(outputs["shards"]),
+            side.AsList(rejects | "Reasons" >> beam.Map(lambda r: r.reason)),
+            side.AsSingleton(outputs["found"]),
+            side.AsSingleton(outputs["shard_counts"]),
+        )
+    )
+
+
+def _options_used(options: IngestOptions) -> dict:
+    mine = {a.dest for a in _ingest_parser()._actions if a.dest != "help"}
+    return {k: v for k, v in options.get_all_options().items() if k in mine or k == "runner"}
+
+
+def _ingest_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    IngestOptions._add_argparse_args(parser)
+    return parser
+
+
+def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> None:
+    out = out or sys.stdout
+    counts = manifest["counts"]
+    print(
+        f"Ingest finished in {seconds:.1f}s: found {counts['found']} = accepted "
+        f"{counts['accepted']} + rejected {counts['rejected']}",
+        file=out,
+    )
+    for name, split in manifest["splits"].items():
+        print(
+            f"  {name:<6} {split['records']:>8} records in {split['num_shards']} shard(s), "
+            f"{split['bytes'] / 1e6:.1f} MB",
+            file=out,
+        )
+    for reason, n in manifest["rejects"]["by_reason"].items():
+        print(f"  rejected {reason}: {n}", file=out)
+    print(f"Outputs: {output_dir} (manifest.json, rejects.jsonl)", file=out)
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.ingest",
+        description=__doc__.split("\n\n")[0]
+        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    IngestOptions._add_argparse_args(parser)
+    parser.add_argument(
+        "--profile",
+        default=profiles.DEFAULT_PROFILE,
+        help="Launch profile from runners/ (local, inprocess, ...) or a YAML path; "
+        "command-line flags override it.",
+    )
+    return parser.parse_known_args(argv)
+
+
+def run(argv=None, test_pipeline=None) -> dict:
+    """Runs the ingest pipeline; returns the manifest.
+
+    Args:
+      argv: command-line flags (ours plus Beam's).
+      test_pipeline: a TestPipeline to build into instead of a new Pipeline.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _parse_args(argv)  # --help and unknown-value errors before anything starts
+    options = PipelineOptions(profiles.apply_profile(argv))
+    config = IngestConfig.from_options(options.view_as(IngestOptions))
+    start = time.time()
+    if test_pipeline is not None:
+        build_pipeline(test_pipeline, config, _options_used(options.view_as(IngestOptions)))
+        test_pipeline.run().wait_until_finish()
+    else:
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, config, _options_used(options.view_as(IngestOptions)))
+    manifest = json.loads(read_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME)))
+    print_summary(manifest, config.output_dir, time.time() - start)
+    return manifest
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

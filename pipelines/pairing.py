@@ -1,0 +1,154 @@
+"""Pairing images with masks, and the deterministic split (pure functions, no Beam).
+
+    python -m pipelines.ingest --images_dir data/images --masks_dir data/masks ...
+
+An image and its mask pair by their path relative to their folder without the extension,
+through nested folders and across extensions: `a/b/x.jpg` pairs with `a/b/x.png`. A key with
+no mask, no image, or several files on one side is a reject, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import posixpath
+
+from segmodel.image_io import IMAGE_EXTENSIONS
+
+IMAGE = "image"
+MASK = "mask"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reject:
+    """An input that did not make it into the dataset, and why."""
+
+    reason: str
+    detail: str
+    key: str = ""
+    image: str | None = None
+    mask: str | None = None
+
+    def to_json_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "image": self.image,
+            "mask": self.mask,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """An image and its mask, with the split the key hashes to.
+
+    `nbytes` (both files' sizes) sizes the shards before anything is decoded.
+    """
+
+    key: str
+    image: str
+    mask: str
+    split: str
+    nbytes: int
+
+
+def relative_key(path: str, root: str, suffix: str = "") -> tuple[str, str]:
+    """(key, extension) of `path` under `root`: the relative path without its extension.
+
+    `suffix` is removed from the end of the stem, for datasets that name masks `x_mask.png`.
+    Keys always use "/" so that local and gs:// inputs pair the same way.
+    """
+    root = root.rstrip("/\\")
+    relative = path[len(root) :].lstrip("/\\") if path.startswith(root) else path
+    relative = relative.replace("\\", "/")
+    stem, ext = posixpath.splitext(relative)
+    if suffix and stem.endswith(suffix):
+        stem = stem[: -len(suffix)]
+    return stem, ext.lower()
+
+
+def is_supported(extension: str) -> bool:
+    return extension in IMAGE_EXTENSIONS
+
+
+def is_hidden(path: str, root: str) -> bool:
+    """Dot-files and dot-folders (.DS_Store, .ipynb_checkpoints) under root are skipped."""
+    root = root.rstrip("/\\")
+    relative = path[len(root) :] if path.startswith(root) else path
+    return any(part.startswith(".") for part in relative.replace("\\", "/").split("/") if part)
+
+
+def split_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by the key alone: adding files never moves an existing key."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def shard_index(key: str, num_shards: int) -> int:
+    """The shard a key lands in; independent of its split (other digest bytes)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[8:16], "big") % num_shards
+
+
+def assign_split(key: str, splits: tuple[tuple[str, float], ...]) -> str:
+    """Picks the split for a key from (name, fraction) pairs whose fractions sum to 1."""
+    x = split_fraction(key)
+    cumulative = 0.0
+    for name, fraction in splits:
+        cumulative += fraction
+        if x < cumulative:
+            return name
+    return splits[-1][0]  # x within float rounding of 1.0
+
+
+def parse_splits(text: str) -> tuple[tuple[str, float], ...]:
+    """Parses "train=0.8,val=0.1,test=0.1".
+
+    Raises:
+      ValueError: on a malformed entry, a negative fraction or a sum other than 1.
+    """
+    splits = []
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or not name:
+            raise ValueError(f"--splits entry {item!r} is not name=fraction")
+        fraction = float(value)
+        if fraction < 0:
+            raise ValueError(f"--splits fraction for {name!r} is negative")
+        splits.append((name.strip(), fraction))
+    total = sum(f for _, f in splits)
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"--splits fractions sum to {total:g}, not 1")
+    if len({n for n, _ in splits}) != len(splits):
+        raise ValueError("--splits names must be unique")
+    return tuple(splits)
+
+
+def classify(
+    key: str,
+    entries: list[tuple[str, str, int]],
+    splits: tuple[tuple[str, float], ...],
+) -> Pair | Reject:
+    """Decides what a key is, given every (role, path, size) found for it.
+
+    Returns:
+      A Pair when exactly one image and one mask share the key; otherwise a Reject with
+      reason unpaired_image, orphan_mask or ambiguous_key.
+    """
+    images = sorted((p, s) for role, p, s in entries if role == IMAGE)
+    masks = sorted((p, s) for role, p, s in entries if role == MASK)
+    if len(images) > 1 or len(masks) > 1:
+        return Reject(
+            reason="ambiguous_key",
+            detail=f"several files share key {key!r}: " + ", ".join(p for p, _ in images + masks),
+            key=key,
+            image=images[0][0] if images else None,
+            mask=masks[0][0] if masks else None,
+        )
+    if not masks:
+        return Reject("unpaired_image", "no mask with the same relative name", key, images[0][0])
+    if not images:
+        return Reject("orphan_mask", "no image with the same relative name", key, mask=masks[0][0])
+    (image, image_size), (mask, mask_size) = images[0], masks[0]
+    return Pair(key, image, mask, assign_split(key, splits), image_size + mask_size)

@@ -1,0 +1,135 @@
+"""Writing TFRecord shards with flat memory and no duplicates after retries.
+
+    python -m pipelines.ingest ... --num_shards 8        # or --target_shard_mb 128
+
+Records stream into per-bundle piece files, one per (split, shard) the bundle touches, under a
+temporary folder. Only the piece *paths* are grouped; each shard is then one streaming
+concatenation of its pieces (TFRecord framing concatenates), written under a temporary name and
+renamed into place. Why not Beam's WriteToTFRecord: with a fixed shard count it groups the record
+bytes themselves, which the local FnApiRunner holds in memory, so memory would grow with the
+dataset. A bundle that fails and is retried leaves orphan pieces that are never merged (same
+contract as Beam's FileBasedSink), and the temporary folder is deleted at the end.
+
+A record's shard is a hash of its key, so the same input and shard count give the same shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord framing (length + masked CRC32C).
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
+
+from pipelines.pairing import shard_index
+
+_COPY_CHUNK = 8 << 20
+
+
+def shard_name(split: str, index: int, count: int, compression: str) -> str:
+    suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
+    return f"{split}-{index:05d}-of-{count:05d}{suffix}"
+
+
+def shard_counts(
+    bytes_by_split: dict[str, int], *, num_shards: int = 0, target_shard_bytes: int = 128 << 20
+) -> dict[str, int]:
+    """Shards per split: `num_shards` when given, else enough for about target bytes each.
+
+    The bytes are the source files' sizes, known from the listing before anything is decoded;
+    records store PNG/JPEG bytes as they are, so they are a close estimate of the output.
+    """
+    if num_shards:
+        return {split: num_shards for split in bytes_by_split}
+    return {
+        split: max(1, math.ceil(nbytes / target_shard_bytes))
+        for split, nbytes in bytes_by_split.items()
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    path: str
+    records: int
+    nbytes: int
+
+
+class WritePieces(beam.DoFn):
+    """Writes (split, key, record) to per-bundle piece files; emits ((split, shard), Piece)."""
+
+    def __init__(self, temp_dir: str):
+        self._temp_dir = temp_dir
+
+    def start_bundle(self):
+        self._open = {}  # (split, shard) -> [handle, path, records, bytes]
+
+    def process(self, element, num_shards: dict):
+        split, key, record = element
+        slot = (split, shard_index(key, num_shards[split]))
+        entry = self._open.get(slot)
+        if entry is None:
+            path = FileSystems.join(
+                self._temp_dir, f"{split}-{slot[1]:05d}-{uuid.uuid4().hex}.piece"
+            )
+            handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            entry = self._open[slot] = [handle, path, 0, 0]
+        _TFRecordUtil.write_record(entry[0], record)
+        entry[2] += 1
+        entry[3] += len(record)
+
+    def finish_bundle(self):
+        for slot, (handle, path, records, nbytes) in self._open.items():
+            handle.close()
+            yield WindowedValue((slot, Piece(path, records, nbytes)), 0, [GlobalWindow()])
+        self._open = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    split: str
+    name: str
+    records: int
+    nbytes: int
+
+
+def merge_shard(
+    slot_pieces: tuple[tuple[str, int], list[Piece]],
+    output_dir: str,
+    num_shards: dict,
+    compression: str,
+) -> Shard:
+    """Concatenates one shard's pieces into `output_dir/<shard name>`, atomically.
+
+    Pieces are taken in path order so reruns over the same pieces give the same bytes.
+    """
+    (split, index), pieces = slot_pieces
+    pieces = sorted(pieces, key=lambda p: p.path)
+    name = shard_name(split, index, num_shards[split], compression)
+    final = FileSystems.join(output_dir, name)
+    temp = FileSystems.join(output_dir, f".{name}.{uuid.uuid4().hex}.tmp")
+    compression_type = (
+        CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
+    )
+    with FileSystems.create(temp, compression_type=compression_type) as out:
+        for piece in pieces:
+            with FileSystems.open(piece.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                while chunk := f.read(_COPY_CHUNK):
+                    out.write(chunk)
+    FileSystems.rename([temp], [final])
+    FileSystems.delete([p.path for p in pieces])
+    return Shard(split, name, sum(p.records for p in pieces), sum(p.nbytes for p in pieces))
+
+
+def write_empty_shard(output_dir: str, name: str, compression: str) -> None:
+    """A shard that no key hashed to still exists, so `-of-N` always means N files."""
+    compression_type = (
+        CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
+    )
+    temp = FileSystems.join(output_dir, f".{name}.{uuid.uuid4().hex}.tmp")
+    FileSystems.create(temp, compression_type=compression_type).close()
+    FileSystems.rename([temp], [FileSystems.join(output_dir, name)])

@@ -1,0 +1,182 @@
+"""Decoding image files with Pillow into arrays, with the checks every stage needs.
+
+    python -c "from segmodel.image_io import read_image; print(read_image(open('x.png','rb').read()))"
+
+Ingest and bulk inference both decode through `read_image()`, so a file that one stage accepts
+the other accepts too. Failures raise `ImageError` with a short reason code (used for counters and
+rejects records) and a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# We enforce our own pixel limit (`max_pixels`) from the header before decoding, so Pillow's global
+# guard (which raises only at 2x its default of ~89 Mpx) would just get in the way of a user who
+# raises the limit on purpose.
+Image.MAX_IMAGE_PIXELS = None
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 10k x 10k: larger frames should be tiled before ingest.
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+_PASSTHROUGH = {
+    # format -> Pillow modes whose bytes TensorFlow decodes to the same pixels.
+    "PNG": {"L", "RGB", "RGBA", "I;16"},
+    "JPEG": {"L", "RGB"},
+}
+
+
+class ImageError(ValueError):
+    """A file that cannot be used. `reason` is a short code; str(self) explains."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedImage:
+    """An image as an array plus what we need to store or re-encode it.
+
+    Attributes:
+      array: uint8 or uint16, [H, W] for one channel or [H, W, C] for 3 or 4 channels.
+      format: Pillow's format name ("PNG", "JPEG", "TIFF", ...).
+      mode: Pillow's mode of the file as read ("L", "RGB", "P", "I;16", ...).
+      passthrough: True when the source bytes can be stored as they are (PNG/JPEG that
+        TensorFlow decodes to exactly `array`).
+    """
+
+    array: np.ndarray
+    format: str
+    mode: str
+    passthrough: bool
+
+    @property
+    def height(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.array.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.array.ndim == 2 else self.array.shape[2]
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.array.dtype == np.uint16 else 8
+
+
+def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Opens and fully loads an image, checking size before any pixel is decoded.
+
+    Raises:
+      ImageError: empty_file, not_an_image, too_many_pixels, multi_frame or corrupt.
+    """
+    if not data:
+        raise ImageError("empty_file", "file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError("not_an_image", "not a readable image (unknown format)") from None
+    except Exception as e:  # Pillow raises a zoo of types for damaged headers.
+        raise ImageError("corrupt", f"damaged image header: {e}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            "too_many_pixels",
+            f"{width}x{height} = {width * height:,} pixels exceeds --max_pixels={max_pixels:,}",
+        )
+    if width == 0 or height == 0:
+        raise ImageError("corrupt", f"image has zero size {width}x{height}")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "PNG":  # APNG frame 0 is the still image.
+        raise ImageError(
+            "multi_frame",
+            f"{image.format} has {frames} frames/pages; slice stacks into single images first",
+        )
+    try:
+        image.load()
+    except Exception as e:
+        raise ImageError("corrupt", f"truncated or corrupt {image.format} data: {e}") from None
+    return image
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    """Normalises Pillow modes to uint8/uint16 arrays with 1, 3 or 4 channels."""
+    mode = image.mode
+    if mode in ("L", "RGB", "RGBA"):
+        return np.asarray(image)
+    if mode == "1":
+        return np.asarray(image.convert("L"))
+    if mode == "LA":
+        return np.asarray(image.convert("L"))
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    if mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)
+    if mode == "I":
+        array = np.asarray(image)
+        if array.min() < 0 or array.max() > 65535:
+            raise ImageError(
+                "unsupported_pixel_type", "32-bit integer pixels outside the 16-bit range"
+            )
+        return array.astype(np.uint16)
+    if mode in ("CMYK", "YCbCr", "RGBX", "LAB", "HSV"):
+        return np.asarray(image.convert("RGB"))
+    raise ImageError("unsupported_pixel_type", f"pixel mode {mode!r} (e.g. float) is not supported")
+
+
+def read_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decodes image file bytes (PNG, JPEG, TIFF, BMP, WebP; gray, RGB, RGBA, 16-bit gray).
+
+    Raises:
+      ImageError: see `open_image`, plus unsupported_pixel_type.
+    """
+    image = open_image(data, max_pixels=max_pixels)
+    array = _to_array(image)
+    passthrough = (
+        image.mode in _PASSTHROUGH.get(image.format, ()) and getattr(image, "n_frames", 1) == 1
+    )
+    return DecodedImage(array=array, format=image.format, mode=image.mode, passthrough=passthrough)
+
+
+def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decodes a mask file without colour conversion.
+
+    Palette PNGs keep their palette indices (they are the classes); 16-bit masks stay 16-bit.
+
+    Returns:
+      [H, W] integer array, or [H, W, 3|4] for colour masks.
+    """
+    image = open_image(data, max_pixels=max_pixels)
+    if image.mode in ("P", "L", "1"):
+        return np.asarray(image).astype(np.uint8)
+    if image.mode.startswith("I"):
+        return np.asarray(image).astype(np.int64)
+    if image.mode in ("LA", "PA"):
+        return np.asarray(image)[..., 0]
+    if image.mode in ("RGB", "RGBA"):
+        return np.asarray(image)
+    raise ImageError("unsupported_pixel_type", f"mask pixel mode {image.mode!r} is not supported")
+
+
+def encode_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:
+    """Encodes uint8 ([H, W], [H, W, 3|4]) or uint16 [H, W] arrays losslessly as PNG.
+
+    compress_level=1: masks and re-encoded images compress nearly as well as at the default 6,
+    several times faster.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()

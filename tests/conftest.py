@@ -1,0 +1,26 @@
+"""Shared fixtures: small image/mask folders made on the fly, and the no-network guards."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from segmodel import sample_data
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory):
+    """40 synthetic 3-class pairs of varied sizes in nested folders (read-only for tests)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    sample_data.write_dataset(str(root), 40, num_classes=3, size=(48, 48), vary_size=True, seed=1)
+    return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_prism_download():
+    """Beam's DirectRunner downloads Prism into ~/.apache_beam; fail if anything tried."""
+    prism = os.path.expanduser("~/.apache_beam/cache/prism")
+    existed = os.path.exists(prism)
+    yield
+    assert existed or not os.path.exists(prism), f"a test tried to download Prism: {prism}"

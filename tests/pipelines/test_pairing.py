@@ -1,0 +1,56 @@
+import pytest
+
+from pipelines import pairing
+
+SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+
+
+def test_relative_key_strips_root_and_extension_through_folders():
+    assert pairing.relative_key("/d/images/a/b/x.JPG", "/d/images") == ("a/b/x", ".jpg")
+    assert pairing.relative_key("gs://b/masks/a/x_mask.png", "gs://b/masks/", "_mask") == (
+        "a/x",
+        ".png",
+    )
+
+
+def test_pairs_across_extensions():
+    pair = pairing.classify("a/x", [("image", "i/a/x.jpg", 10), ("mask", "m/a/x.png", 5)], SPLITS)
+    assert isinstance(pair, pairing.Pair)
+    assert (pair.image, pair.mask, pair.nbytes) == ("i/a/x.jpg", "m/a/x.png", 15)
+
+
+@pytest.mark.parametrize(
+    "entries,reason",
+    [
+        ([("image", "x.png", 1)], "unpaired_image"),
+        ([("mask", "x.png", 1)], "orphan_mask"),
+        ([("image", "x.png", 1), ("image", "x.jpg", 1), ("mask", "x.png", 1)], "ambiguous_key"),
+    ],
+)
+def test_unpairable_keys_are_rejects(entries, reason):
+    result = pairing.classify("x", entries, SPLITS)
+    assert isinstance(result, pairing.Reject) and result.reason == reason
+
+
+def test_split_is_stable_and_close_to_fractions():
+    keys = [f"k{i}" for i in range(20000)]
+    first = [pairing.assign_split(k, SPLITS) for k in keys]
+    assert first == [pairing.assign_split(k, SPLITS) for k in keys]
+    share = first.count("train") / len(keys)
+    assert 0.78 < share < 0.82
+    # Adding keys never moves existing ones: the split depends on the key alone.
+    assert [pairing.assign_split(k, SPLITS) for k in keys[:100]] == first[:100]
+
+
+def test_parse_splits_checks_sum_and_form():
+    assert pairing.parse_splits("train=0.9,val=0.1") == (("train", 0.9), ("val", 0.1))
+    with pytest.raises(ValueError, match="sum"):
+        pairing.parse_splits("train=0.9,val=0.2")
+    with pytest.raises(ValueError, match="name=fraction"):
+        pairing.parse_splits("train")
+
+
+def test_hidden_files_are_skipped():
+    assert pairing.is_hidden("/d/images/.DS_Store", "/d/images")
+    assert pairing.is_hidden("/d/images/.ipynb_checkpoints/x.png", "/d/images")
+    assert not pairing.is_hidden("/d/.images/x.png", "/d/.images")

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from builders import encode, random_pair
+
+from pipelines.pairing import Pair, Reject
+from pipelines.records import RecordSpec, encode_pair
+from segmodel import features
+
+SPEC = RecordSpec(num_classes=3)
+PAIR = Pair("a/x", "/in/images/a/x.png", "/in/masks/a/x.png", "train", 0)
+
+
+def test_good_pair_round_trips_with_stats():
+    image, mask = random_pair(0)
+    record, stats = encode_pair(PAIR, encode(image), encode(mask), SPEC)
+    parsed = features.parse_example(tf.constant(record))
+    decoded, decoded_mask = features.decode_example(parsed, 3)
+    np.testing.assert_array_equal(decoded.numpy(), image)
+    np.testing.assert_array_equal(decoded_mask.numpy(), mask)
+    assert parsed[features.IMAGE_FILENAME].numpy() == b"a/x.png"
+    assert stats.class_pixels == tuple(np.bincount(mask.ravel(), minlength=3).tolist())
+    assert stats.pixel_sum[0] == int(image[..., 0].sum())
+
+
+def test_source_png_bytes_are_stored_unchanged():
+    image, mask = random_pair(1)
+    data = encode(image)
+    record, _ = encode_pair(PAIR, data, encode(mask), SPEC)
+    assert (
+        tf.train.Example.FromString(record)
+        .features.feature[features.IMAGE_ENCODED]
+        .bytes_list.value[0]
+        == data
+    )
+
+
+def test_jpeg_source_decodes_identically_in_tensorflow():
+    image, mask = random_pair(2)
+    data = encode(image, "JPEG", quality=90)
+    from segmodel.image_io import read_image
+
+    record, _ = encode_pair(PAIR, data, encode(mask), SPEC)
+    decoded, _ = features.decode_example(features.parse_example(tf.constant(record)), 3)
+    np.testing.assert_array_equal(decoded.numpy(), read_image(data).array)
+
+
+def _bad(kind):
+    image, mask = random_pair(3)
+    if kind == "image_empty_file":
+        return b"", encode(mask), SPEC
+    if kind == "image_not_an_image":
+        return b"this is text, not a png", encode(mask), SPEC
+    if kind == "image_corrupt":
+        return encode(image)[:100], encode(mask), SPEC
+    if kind == "mask_corrupt":
+        return encode(image), encode(mask)[:80], SPEC
+    if kind == "size_mismatch":
+        return encode(image), encode(mask[:-1]), SPEC
+    if kind == "mask_values_out_of_range":
+        return encode(image), encode(mask + 3), SPEC
+    if kind == "image_too_many_pixels":
+        return encode(image), encode(mask), RecordSpec(num_classes=3, max_pixels=100)
+    if kind == "mask_not_single_channel":
+        return encode(image), encode(image), SPEC
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "image_empty_file",
+        "image_not_an_image",
+        "image_corrupt",
+        "mask_corrupt",
+        "size_mismatch",
+        "mask_values_out_of_range",
+        "image_too_many_pixels",
+        "mask_not_single_channel",
+    ],
+)
+def test_each_bad_input_is_a_reject_naming_the_files(kind):
+    result = encode_pair(PAIR, *_bad(kind))
+    assert isinstance(result, Reject)
+    assert result.reason == kind
+    assert result.image == PAIR.image and result.mask == PAIR.mask and result.detail

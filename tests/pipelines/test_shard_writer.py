@@ -1,0 +1,39 @@
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines import shard_writer
+
+
+def test_shard_counts_follow_bytes_or_fixed_count():
+    assert shard_writer.shard_counts({"train": 300, "val": 1}, target_shard_bytes=100) == {
+        "train": 3,
+        "val": 1,
+    }
+    assert shard_writer.shard_counts({"train": 300}, num_shards=7) == {"train": 7}
+    assert shard_writer.shard_name("val", 2, 10, "gzip") == "val-00002-of-00010.tfrecord.gz"
+
+
+def test_pieces_merge_into_readable_shards(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    records = [("train", f"k{i}", f"record-{i}".encode()) for i in range(50)]
+    counts = {"train": 3}
+    with TestPipeline(runner="FnApiRunner") as p:
+        shards = (
+            p
+            | beam.Create(records)
+            | beam.ParDo(shard_writer.WritePieces(str(temp)), counts)
+            | beam.GroupByKey()
+            | beam.Map(shard_writer.merge_shard, str(tmp_path), counts, "gzip")
+        )
+        assert_that(
+            shards | beam.Map(lambda s: s.records) | beam.CombineGlobally(sum), equal_to([50])
+        )
+    read = []
+    for path in sorted(tmp_path.glob("train-*-of-00003.tfrecord.gz")):
+        read += [r.numpy() for r in tf.data.TFRecordDataset(str(path), compression_type="GZIP")]
+    assert sorted(read) == sorted(r for _, _, r in records)
+    assert list(temp.iterdir()) == []  # pieces removed once merged
+    assert not list(tmp_path.glob(".*.tmp"))

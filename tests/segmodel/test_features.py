@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from segmodel import features
+from segmodel.image_io import encode_png
+
+
+def _example(image: np.ndarray, mask: np.ndarray, fmt="png", encoded=None):
+    return features.make_example(
+        image_encoded=encoded if encoded is not None else encode_png(image),
+        image_format=fmt,
+        height=image.shape[0],
+        width=image.shape[1],
+        channels=1 if image.ndim == 2 else image.shape[2],
+        bit_depth=16 if image.dtype == np.uint16 else 8,
+        mask_png=encode_png(mask),
+        filename="a/b.png",
+        source_id="a/b",
+    ).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3),
+        np.arange(5 * 7, dtype=np.uint16).reshape(5, 7) * 1000,  # 16-bit microscopy
+        np.full((3, 4, 4), 200, np.uint8),  # RGBA
+    ],
+    ids=["rgb8", "gray16", "rgba"],
+)
+def test_round_trip_keeps_every_pixel(image):
+    mask = (
+        (np.arange(image.shape[0] * image.shape[1]) % 3).reshape(image.shape[:2]).astype(np.uint8)
+    )
+    mask[0, 0] = 255
+    parsed = features.parse_example(tf.constant(_example(image, mask)))
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    decoded, decoded_mask = features.decode_example(parsed, channels=channels)
+    np.testing.assert_array_equal(decoded.numpy(), image.reshape(*image.shape[:2], channels))
+    np.testing.assert_array_equal(decoded_mask.numpy(), mask)
+    assert parsed[features.IMAGE_SOURCE_ID].numpy() == b"a/b"
+    assert parsed[features.IMAGE_HEIGHT].numpy() == image.shape[0]
+
+
+def test_decode_inside_tf_data_matches_eager():
+    image = np.random.default_rng(0).integers(0, 255, (9, 11, 3), dtype=np.uint8)
+    mask = np.zeros((9, 11), np.uint8)
+    record = _example(image, mask)
+    eager = features.decode_example(features.parse_example(tf.constant(record)), 3)[0].numpy()
+    ds = tf.data.Dataset.from_tensors(record).map(
+        lambda r: features.decode_example(features.parse_example(r), 3)
+    )
+    graph = next(iter(ds))[0].numpy()
+    np.testing.assert_array_equal(eager, graph)
+
+
+def test_model_garden_keys_are_used():
+    assert features.IMAGE_ENCODED == "image/encoded"
+    assert features.MASK_ENCODED == "image/segmentation/class/encoded"
+    proto = tf.train.Example.FromString(
+        _example(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8))
+    )
+    assert set(features.FEATURE_KEYS) == set(proto.features.feature.keys())
+
+
+def test_rejects_unknown_format():
+    with pytest.raises(ValueError, match="image_format"):
+        features.make_example(
+            image_encoded=b"",
+            image_format="tiff",
+            height=1,
+            width=1,
+            channels=1,
+            bit_depth=8,
+            mask_png=b"",
+            filename="",
+            source_id="",
+        )

@@ -1,0 +1,85 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmodel.image_io import ImageError, encode_png, read_image, read_label_image
+
+
+def _save(array_or_image, fmt, **kwargs) -> bytes:
+    image = (
+        array_or_image
+        if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image)
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+RGB = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "fmt,array,passthrough",
+    [
+        ("PNG", RGB, True),
+        ("PNG", RGB[..., 0], True),
+        ("PNG", np.dstack([RGB, RGB[..., :1]]), True),
+        ("BMP", RGB, False),
+        ("TIFF", RGB, False),
+        ("WEBP", RGB, False),
+    ],
+    ids=["png-rgb", "png-gray", "png-rgba", "bmp", "tiff", "webp"],
+)
+def test_formats_decode(fmt, array, passthrough):
+    kwargs = {"lossless": True} if fmt == "WEBP" else {}
+    decoded = read_image(_save(array, fmt, **kwargs))
+    np.testing.assert_array_equal(decoded.array, array)
+    assert decoded.passthrough == passthrough
+
+
+def test_tiff_16bit_microscopy_keeps_full_range():
+    array = np.arange(30, dtype=np.uint16).reshape(5, 6) * 2000
+    decoded = read_image(_save(Image.fromarray(array), "TIFF"))
+    assert decoded.array.dtype == np.uint16 and decoded.bit_depth == 16
+    np.testing.assert_array_equal(decoded.array, array)
+    # and it survives the lossless re-encode
+    np.testing.assert_array_equal(read_image(encode_png(decoded.array)).array, array)
+
+
+def test_palette_image_becomes_rgb_and_palette_mask_keeps_indices():
+    indices = np.array([[0, 1], [2, 1]], np.uint8)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    data = _save(image, "PNG")
+    assert read_image(data).array.shape == (2, 2, 3)
+    np.testing.assert_array_equal(read_label_image(data), indices)
+
+
+def test_jpeg_is_stored_as_is():
+    decoded = read_image(_save(RGB, "JPEG"))
+    assert decoded.format == "JPEG" and decoded.passthrough
+
+
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty_file"),
+        (b"hello, I am text pretending to be a PNG", "not_an_image"),
+        (_save(RGB, "PNG")[:60], "corrupt"),
+    ],
+    ids=["empty", "text", "truncated"],
+)
+def test_bad_files_raise_with_reason(data, reason):
+    with pytest.raises(ImageError) as info:
+        read_image(data)
+    assert info.value.reason == reason
+
+
+def test_pixel_limit_checked_before_decoding():
+    with pytest.raises(ImageError, match="exceeds --max_pixels") as info:
+        read_image(_save(RGB, "PNG"), max_pixels=29)
+    assert info.value.reason == "too_many_pixels"
+    assert read_image(_save(RGB, "PNG"), max_pixels=30).height == 6
