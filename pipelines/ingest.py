@@ -169,7 +169,11 @@ class IngestConfig:
 
 
 def key_file(metadata, role: str, root: str, suffix: str):
-    """FileMetadata → (key, (role, path, size)), or a Reject for an unsupported file type."""
+    """FileMetadata → (key, (role, relative path, size)), or a Reject for an unsupported type.
+
+    Relative rather than full paths: the local runner holds every listed file in memory during
+    the pairing shuffle, so the smaller each entry, the flatter memory stays.
+    """
     path = metadata.path
     if pairing.is_hidden(path, root):
         return
@@ -186,26 +190,37 @@ def key_file(metadata, role: str, root: str, suffix: str):
             ),
         )
         return
-    yield key, (role, path, metadata.size_in_bytes)
+    yield key, (role, pairing.relative_path(path, root), metadata.size_in_bytes)
 
 
-def classify_group(element, splits):
+def classify_group(element, splits, images_dir: str, masks_dir: str):
     key, entries = element
-    result = pairing.classify(key, list(entries), splits)
+    roots = {pairing.IMAGE: images_dir, pairing.MASK: masks_dir}
+    entries = [(role, pairing.join(roots[role], rel), size) for role, rel, size in entries]
+    result = pairing.classify(key, entries, splits)
     if isinstance(result, pairing.Reject):
         yield beam.pvalue.TaggedOutput("rejects", result)
     else:
         yield result
 
 
-class EncodePairs(beam.DoFn):
-    """Reads both files of a Pair and emits (split, key, record), Rejects or PairStats."""
+class EncodeAndWrite(beam.DoFn):
+    """Reads both files of a Pair, validates and encodes them, and appends the record to a
+    piece file; emits ((split, shard), Piece) per bundle, plus Rejects and PairStats.
 
-    def __init__(self, spec: RecordSpec):
+    Encoding and writing are one DoFn on purpose: as two, the runner would move every record
+    between them (and the local FnApiRunner would hold them all in memory).
+    """
+
+    def __init__(self, spec: RecordSpec, temp_dir: str):
         self._spec = spec
+        self._temp_dir = temp_dir
         self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
 
-    def process(self, pair: pairing.Pair):
+    def start_bundle(self):
+        self._writer = shard_writer.PieceWriter(self._temp_dir)
+
+    def process(self, pair: pairing.Pair, num_shards: dict):
         try:
             image_bytes = read_bytes(pair.image)
             mask_bytes = read_bytes(pair.mask)
@@ -222,9 +237,12 @@ class EncodePairs(beam.DoFn):
             yield beam.pvalue.TaggedOutput("rejects", result)
             return
         record, stats = result
+        self._writer.write(pair.split, pair.key, record, num_shards)
         self._accepted.inc()
-        yield pair.split, pair.key, record
         yield beam.pvalue.TaggedOutput("stats", stats)
+
+    def finish_bundle(self):
+        yield from self._writer.close()
 
 
 def count_reject(reject: pairing.Reject) -> pairing.Reject:
@@ -270,26 +288,26 @@ class IngestDataset(beam.PTransform):
             keyed.append(listed.keyed)
             file_rejects.append(listed.rejects)
 
-        groups = tuple(keyed) | "FlattenKeyed" >> beam.Flatten() | "GroupByKey" >> beam.GroupByKey()
-        classified = groups | "Pair" >> beam.FlatMap(classify_group, c.splits).with_outputs(
-            "rejects", main="pairs"
-        )
-        pairs = classified.pairs
-
+        files = tuple(keyed) | "FlattenKeyed" >> beam.Flatten()
+        # Shard counts come from the listing (file sizes per split), before the pairing
+        # shuffle: the stage after the shuffle can then pair, encode and write in one pass,
+        # without the runner holding the list of pairs in between.
         shard_counts = beam.pvalue.AsSingleton(
-            pairs
-            | "SplitBytes" >> beam.Map(lambda p: (p.split, p.nbytes))
+            files
+            | "SplitBytes" >> beam.Map(lambda kv: (pairing.assign_split(kv[0], c.splits), kv[1][2]))
             | "SumSplitBytes" >> beam.CombinePerKey(sum)
             | "ToList" >> beam.combiners.ToList()
             | "ShardCounts" >> beam.Map(counts_by_split, c.num_shards, c.target_shard_bytes)
         )
-
-        encoded = pairs | "Encode" >> beam.ParDo(EncodePairs(c.spec)).with_outputs(
-            "rejects", "stats", main="records"
-        )
+        groups = files | "GroupByKey" >> beam.GroupByKey()
+        classified = groups | "Pair" >> beam.FlatMap(
+            classify_group, c.splits, c.images_dir, c.masks_dir
+        ).with_outputs("rejects", main="pairs")
+        encoded = classified.pairs | "EncodeAndWrite" >> beam.ParDo(
+            EncodeAndWrite(c.spec, self._temp_dir), shard_counts
+        ).with_outputs("rejects", "stats", main="pieces")
         shards = (
-            encoded.records
-            | "WritePieces" >> beam.ParDo(shard_writer.WritePieces(self._temp_dir), shard_counts)
+            encoded.pieces
             | "GroupPieces" >> beam.GroupByKey()
             | "MergeShards"
             >> beam.Map(shard_writer.merge_shard, c.output_dir, shard_counts, c.compression)

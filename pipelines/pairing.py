@@ -53,16 +53,23 @@ class Pair:
     nbytes: int
 
 
+def relative_path(path: str, root: str) -> str:
+    """`path` relative to `root`, with "/" separators (local and gs:// inputs pair alike)."""
+    root = root.rstrip("/\\")
+    relative = path[len(root) :].lstrip("/\\") if path.startswith(root) else path
+    return relative.replace("\\", "/")
+
+
+def join(root: str, relative: str) -> str:
+    return f"{root.rstrip('/')}/{relative}"
+
+
 def relative_key(path: str, root: str, suffix: str = "") -> tuple[str, str]:
     """(key, extension) of `path` under `root`: the relative path without its extension.
 
     `suffix` is removed from the end of the stem, for datasets that name masks `x_mask.png`.
-    Keys always use "/" so that local and gs:// inputs pair the same way.
     """
-    root = root.rstrip("/\\")
-    relative = path[len(root) :].lstrip("/\\") if path.startswith(root) else path
-    relative = relative.replace("\\", "/")
-    stem, ext = posixpath.splitext(relative)
+    stem, ext = posixpath.splitext(relative_path(path, root))
     if suffix and stem.endswith(suffix):
         stem = stem[: -len(suffix)]
     return stem, ext.lower()

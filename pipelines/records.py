@@ -51,12 +51,30 @@ class PairStats:
 
 
 def _rgb_sums(array: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    flat = array.reshape(array.shape[0] * array.shape[1], -1)[:, :3].astype(np.int64)
-    sums = flat.sum(axis=0)
-    sumsq = np.einsum("ij,ij->j", flat, flat)
-    if flat.shape[1] == 1:
-        sums, sumsq = np.repeat(sums, 3), np.repeat(sumsq, 3)
-    return tuple(int(v) for v in sums), tuple(int(v) for v in sumsq)
+    """Per-channel sum and sum of squares over the image seen as RGB, exactly.
+
+    8-bit channels go through a 256-bin histogram (sum = h·v, sum of squares = h·v²): exact in
+    int64 and several times faster than squaring every pixel.
+    """
+    channels = 1 if array.ndim == 2 else min(array.shape[2], 3)
+    planes = [array] if array.ndim == 2 else [array[..., c] for c in range(channels)]
+    sums, sumsq = [], []
+    for plane in planes:
+        if plane.dtype == np.uint8:
+            hist = np.bincount(plane.ravel(), minlength=256).astype(np.int64)
+            sums.append(int(hist @ _VALUES))
+            sumsq.append(int(hist @ _SQUARES))
+        else:
+            flat = plane.ravel().astype(np.int64)
+            sums.append(int(flat.sum()))
+            sumsq.append(int(flat @ flat))
+    if channels == 1:
+        sums, sumsq = sums * 3, sumsq * 3
+    return tuple(sums), tuple(sumsq)
+
+
+_VALUES = np.arange(256, dtype=np.int64)
+_SQUARES = _VALUES**2
 
 
 def _decode(role: str, data: bytes, pair: Pair, spec: RecordSpec):
@@ -106,7 +124,7 @@ def encode_pair(
         encoded, image_format = image_bytes, image.format.lower()
     else:
         encoded, image_format = encode_png(image.array), "png"
-    example = features.make_example(
+    serialized = features.make_example(
         image_encoded=encoded,
         image_format=image_format,
         height=image.height,
@@ -117,9 +135,6 @@ def encode_pair(
         filename=pair.key + posixpath.splitext(pair.image)[1],
         source_id=pair.key,
     )
-    serialized = example.SerializeToString(
-        deterministic=True
-    )  # map order fixed: same bytes on every worker
     pixel_sum, pixel_sumsq = _rgb_sums(image.array)
     stats = PairStats(
         split=pair.split,

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
 import uuid
 
-import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord framing (length + masked CRC32C).
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
@@ -59,17 +61,18 @@ class Piece:
     nbytes: int
 
 
-class WritePieces(beam.DoFn):
-    """Writes (split, key, record) to per-bundle piece files; emits ((split, shard), Piece)."""
+class PieceWriter:
+    """Appends records to one piece file per (split, shard) for the life of a bundle.
+
+    Used by the DoFn that encodes pairs, in the same fused stage: records go from encoding
+    straight to disk and never through the runner (which would hold them in memory).
+    """
 
     def __init__(self, temp_dir: str):
         self._temp_dir = temp_dir
-
-    def start_bundle(self):
         self._open = {}  # (split, shard) -> [handle, path, records, bytes]
 
-    def process(self, element, num_shards: dict):
-        split, key, record = element
+    def write(self, split: str, key: str, record: bytes, num_shards: dict) -> None:
         slot = (split, shard_index(key, num_shards[split]))
         entry = self._open.get(slot)
         if entry is None:
@@ -82,7 +85,8 @@ class WritePieces(beam.DoFn):
         entry[2] += 1
         entry[3] += len(record)
 
-    def finish_bundle(self):
+    def close(self):
+        """Closes every piece; yields ((split, shard), Piece) as windowed values for Beam."""
         for slot, (handle, path, records, nbytes) in self._open.items():
             handle.close()
             yield WindowedValue((slot, Piece(path, records, nbytes)), 0, [GlobalWindow()])
@@ -112,17 +116,33 @@ def merge_shard(
     name = shard_name(split, index, num_shards[split], compression)
     final = FileSystems.join(output_dir, name)
     temp = FileSystems.join(output_dir, f".{name}.{uuid.uuid4().hex}.tmp")
-    compression_type = (
-        CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
-    )
-    with FileSystems.create(temp, compression_type=compression_type) as out:
-        for piece in pieces:
-            with FileSystems.open(piece.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                while chunk := f.read(_COPY_CHUNK):
-                    out.write(chunk)
+    if compression == "none" and isinstance(FileSystems.get_filesystem(final), LocalFileSystem):
+        _append_local(temp, pieces)
+    else:
+        compression_type = (
+            CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
+        )
+        with FileSystems.create(temp, compression_type=compression_type) as out:
+            for piece in pieces:
+                with FileSystems.open(
+                    piece.path, compression_type=CompressionTypes.UNCOMPRESSED
+                ) as f:
+                    while chunk := f.read(_COPY_CHUNK):
+                        out.write(chunk)
+        FileSystems.delete([p.path for p in pieces])
     FileSystems.rename([temp], [final])
-    FileSystems.delete([p.path for p in pieces])
     return Shard(split, name, sum(p.records for p in pieces), sum(p.nbytes for p in pieces))
+
+
+def _append_local(temp: str, pieces: list[Piece]) -> None:
+    """Local disk: the first piece becomes the shard and the others are appended to it, so the
+    bytes of one piece are never copied (the whole shard, when a single bundle wrote it)."""
+    os.rename(pieces[0].path, temp)
+    with open(temp, "ab") as out:
+        for piece in pieces[1:]:
+            with open(piece.path, "rb") as f:
+                shutil.copyfileobj(f, out, _COPY_CHUNK)
+            os.remove(piece.path)
 
 
 def write_empty_shard(output_dir: str, name: str, compression: str) -> None:

@@ -8,11 +8,20 @@ microscopy PNGs decode without being rescaled) and `image/segmentation/class/ign
 
 Writer (pipelines/ingest) and readers (segmodel/input_pipeline, evaluation, inference) all import
 this module; tests/segmodel/test_features.py guards the round trip.
+
+`make_example()` writes the tf.train.Example wire format itself (a dozen lines of protobuf
+encoding) instead of building the proto through TensorFlow: ingest workers then never import
+TensorFlow, which saves each Beam worker process seconds of start-up and ~300 MB. The readers
+import TensorFlow on first use. The round-trip tests parse our bytes with TensorFlow's own
+tf.train.Example and tf.io.parse_single_example.
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 SCHEMA_VERSION = 1
 
@@ -44,12 +53,52 @@ FEATURE_KEYS = (
 STORED_FORMATS = ("png", "jpeg")
 
 
-def _bytes(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits, value = value & 0x7F, value >> 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
 
 
-def _int(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _bytes_feature(value: bytes) -> bytes:
+    # Feature.bytes_list (1) -> BytesList.value (1)
+    return _field(1, _field(1, value))
+
+
+def _int64_feature(value: int) -> bytes:
+    # Feature.int64_list (3) -> Int64List.value (1), packed
+    if value < 0:
+        raise ValueError("only non-negative integers are stored")
+    return _field(3, _field(1, _varint(value)))
+
+
+def serialize_features(features: dict[str, bytes | int]) -> bytes:
+    """tf.train.Example wire bytes for {key: bytes or non-negative int}, keys sorted.
+
+    Example.features (1) -> Features.feature (1, map entries {key: 1, value: 2}). Sorted keys
+    make the bytes deterministic: the same pair gives the same record on every worker.
+    """
+    entries = b"".join(
+        _field(
+            1,
+            _field(1, key.encode("utf-8"))
+            + _field(
+                2,
+                _int64_feature(value) if isinstance(value, int) else _bytes_feature(value),
+            ),
+        )
+        for key, value in sorted(features.items())
+    )
+    return _field(1, entries)
 
 
 def make_example(
@@ -63,8 +112,8 @@ def make_example(
     mask_png: bytes,
     filename: str,
     source_id: str,
-) -> tf.train.Example:
-    """Builds one record.
+) -> bytes:
+    """Builds one serialized tf.train.Example.
 
     Args:
       image_encoded: PNG or JPEG bytes of the image.
@@ -77,38 +126,44 @@ def make_example(
     """
     if image_format not in STORED_FORMATS:
         raise ValueError(f"image_format must be one of {STORED_FORMATS}, got {image_format!r}")
-    feature = {
-        IMAGE_ENCODED: _bytes(image_encoded),
-        IMAGE_FORMAT: _bytes(image_format.encode()),
-        IMAGE_HEIGHT: _int(height),
-        IMAGE_WIDTH: _int(width),
-        IMAGE_CHANNELS: _int(channels),
-        IMAGE_BIT_DEPTH: _int(bit_depth),
-        IMAGE_FILENAME: _bytes(filename.encode("utf-8")),
-        IMAGE_SOURCE_ID: _bytes(source_id.encode("utf-8")),
-        MASK_ENCODED: _bytes(mask_png),
-        MASK_FORMAT: _bytes(b"png"),
+    return serialize_features(
+        {
+            IMAGE_ENCODED: image_encoded,
+            IMAGE_FORMAT: image_format.encode(),
+            IMAGE_HEIGHT: int(height),
+            IMAGE_WIDTH: int(width),
+            IMAGE_CHANNELS: int(channels),
+            IMAGE_BIT_DEPTH: int(bit_depth),
+            IMAGE_FILENAME: filename.encode("utf-8"),
+            IMAGE_SOURCE_ID: source_id.encode("utf-8"),
+            MASK_ENCODED: mask_png,
+            MASK_FORMAT: b"png",
+        }
+    )
+
+
+def _parse_spec():
+    import tensorflow as tf
+
+    return {
+        IMAGE_ENCODED: tf.io.FixedLenFeature((), tf.string),
+        IMAGE_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
+        IMAGE_HEIGHT: tf.io.FixedLenFeature((), tf.int64),
+        IMAGE_WIDTH: tf.io.FixedLenFeature((), tf.int64),
+        IMAGE_CHANNELS: tf.io.FixedLenFeature((), tf.int64, default_value=3),
+        IMAGE_BIT_DEPTH: tf.io.FixedLenFeature((), tf.int64, default_value=8),
+        IMAGE_FILENAME: tf.io.FixedLenFeature((), tf.string, default_value=""),
+        IMAGE_SOURCE_ID: tf.io.FixedLenFeature((), tf.string, default_value=""),
+        MASK_ENCODED: tf.io.FixedLenFeature((), tf.string),
+        MASK_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature))
-
-
-_PARSE_SPEC = {
-    IMAGE_ENCODED: tf.io.FixedLenFeature((), tf.string),
-    IMAGE_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
-    IMAGE_HEIGHT: tf.io.FixedLenFeature((), tf.int64),
-    IMAGE_WIDTH: tf.io.FixedLenFeature((), tf.int64),
-    IMAGE_CHANNELS: tf.io.FixedLenFeature((), tf.int64, default_value=3),
-    IMAGE_BIT_DEPTH: tf.io.FixedLenFeature((), tf.int64, default_value=8),
-    IMAGE_FILENAME: tf.io.FixedLenFeature((), tf.string, default_value=""),
-    IMAGE_SOURCE_ID: tf.io.FixedLenFeature((), tf.string, default_value=""),
-    MASK_ENCODED: tf.io.FixedLenFeature((), tf.string),
-    MASK_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
-}
 
 
 def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """Parses one serialized record into its raw features (nothing decoded yet)."""
-    return tf.io.parse_single_example(serialized, _PARSE_SPEC)
+    import tensorflow as tf
+
+    return tf.io.parse_single_example(serialized, _parse_spec())
 
 
 def decode_image(encoded: tf.Tensor, image_format: tf.Tensor, bit_depth: tf.Tensor, channels: int):
@@ -117,6 +172,7 @@ def decode_image(encoded: tf.Tensor, image_format: tf.Tensor, bit_depth: tf.Tens
     8-bit images come back in [0, 255], 16-bit ones in [0, 65535]: normalisation with the
     manifest's mean/std happens later, in one place (segmodel/preprocessing).
     """
+    import tensorflow as tf
 
     def jpeg():
         # INTEGER_ACCURATE is libjpeg's ISLOW, the method Pillow uses: ingest and training see
@@ -142,6 +198,8 @@ def decode_image(encoded: tf.Tensor, image_format: tf.Tensor, bit_depth: tf.Tens
 
 def decode_mask(encoded: tf.Tensor) -> tf.Tensor:
     """Decodes the class-index PNG to int32 [H, W]."""
+    import tensorflow as tf
+
     mask = tf.io.decode_png(encoded, channels=1, dtype=tf.uint8)
     return tf.cast(mask[..., 0], tf.int32)
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 
-import tensorflow as tf
-
 from segmodel.features import SCHEMA_VERSION
 
 MANIFEST_NAME = "manifest.json"
@@ -35,6 +33,8 @@ def load_manifest(data_dir: str) -> dict:
     Raises:
       ManifestError: naming the file and what is wrong with it.
     """
+    import tensorflow as tf  # on first use: the ingest launcher never needs it
+
     path = manifest_path(data_dir)
     try:
         with tf.io.gfile.GFile(path, "r") as f:

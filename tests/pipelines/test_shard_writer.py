@@ -20,11 +20,17 @@ def test_pieces_merge_into_readable_shards(tmp_path):
     temp.mkdir()
     records = [("train", f"k{i}", f"record-{i}".encode()) for i in range(50)]
     counts = {"train": 3}
+    pieces = []
+    for chunk in (records[:20], records[20:]):  # two "bundles"
+        writer = shard_writer.PieceWriter(str(temp))
+        for split, key, record in chunk:
+            writer.write(split, key, record, counts)
+        pieces += [wv.value for wv in writer.close()]
+    assert len(pieces) == 6  # each bundle touched all 3 shards
     with TestPipeline(runner="FnApiRunner") as p:
         shards = (
             p
-            | beam.Create(records)
-            | beam.ParDo(shard_writer.WritePieces(str(temp)), counts)
+            | beam.Create(pieces)
             | beam.GroupByKey()
             | beam.Map(shard_writer.merge_shard, str(tmp_path), counts, "gzip")
         )

@@ -17,7 +17,7 @@ def _example(image: np.ndarray, mask: np.ndarray, fmt="png", encoded=None):
         mask_png=encode_png(mask),
         filename="a/b.png",
         source_id="a/b",
-    ).SerializeToString()
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,32 @@ def test_model_garden_keys_are_used():
         _example(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8))
     )
     assert set(features.FEATURE_KEYS) == set(proto.features.feature.keys())
+
+
+def test_hand_written_wire_format_matches_tensorflow_proto():
+    ours = features.serialize_features({"a/int": 300, "b/bytes": b"\x00\xff" * 200, "c/zero": 0})
+    expected = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "a/int": tf.train.Feature(int64_list=tf.train.Int64List(value=[300])),
+                "b/bytes": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[b"\x00\xff" * 200])
+                ),
+                "c/zero": tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
+            }
+        )
+    )
+    assert tf.train.Example.FromString(ours) == expected
+    assert ours == expected.SerializeToString(deterministic=True)
+
+
+def test_ingest_side_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, pipelines.ingest; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_rejects_unknown_format():

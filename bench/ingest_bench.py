@@ -1,0 +1,187 @@
+"""Ingest benchmark: the Beam pipeline against a hand-written 2-process loop, in one run.
+
+    .venv/bin/python bench/ingest_bench.py --pairs 2000 --memory_pairs 20000
+
+Both sides do the same work per pair (read both files, decode, validate, compute stats,
+serialize with pipelines.records.encode_pair, write TFRecords), both start 2 processes and both
+are timed as whole commands, interpreter and TensorFlow start-up included. Prints images/s and
+the ratio pipeline / loop (target >= 0.8), then the pipeline's peak memory (whole process tree)
+on `--pairs` and on `--memory_pairs` inputs (target: within +15 %).
+
+Inputs are 256x256 RGB PNGs with 4-class masks from segmodel.sample_data; the larger set
+repeats the smaller one's files under new names (hard links), so only pairing keys differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_stats import run_measured  # noqa: E402
+
+PYTHON = sys.executable
+
+
+def _generate_chunk(args):
+    out, start, stop, seed = args
+    import numpy as np
+    from PIL import Image
+
+    from segmodel.sample_data import synthetic_pair
+
+    rng = np.random.default_rng(seed + start)
+    for i in range(start, stop):
+        image, mask = synthetic_pair(rng, 256, 256, 4)
+        group = f"g{i // 500:03d}"
+        for kind, array in (("images", image), ("masks", mask)):
+            os.makedirs(os.path.join(out, kind, group), exist_ok=True)
+            Image.fromarray(array).save(os.path.join(out, kind, group, f"p{i:06d}.png"))
+
+
+def generate(out: str, count: int) -> None:
+    chunks = [(out, s, min(s + 250, count), 7) for s in range(0, count, 250)]
+    with multiprocessing.Pool(2) as pool:
+        pool.map(_generate_chunk, chunks)
+
+
+def replicate(src: str, dst: str, count: int) -> None:
+    """Hard-links src's pairs under new names until dst holds `count` pairs."""
+    names = []
+    for dirpath, _, files in os.walk(os.path.join(src, "images")):
+        names += [
+            os.path.relpath(os.path.join(dirpath, f), os.path.join(src, "images")) for f in files
+        ]
+    names.sort()
+    for i in range(count):
+        name = names[i % len(names)]
+        new = os.path.join(f"copy{i // len(names):02d}", name)
+        for kind in ("images", "masks"):
+            target = os.path.join(dst, kind, new)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.link(os.path.join(src, kind, name), target)
+
+
+# --- the hand-written baseline (runs in its own process: `--baseline`) ------------------------
+
+
+def _baseline_worker(args):
+    worker, pairs, out, num_classes = args
+    from apache_beam.io.tfrecordio import _TFRecordUtil
+
+    from pipelines.pairing import Pair, Reject
+    from pipelines.records import RecordSpec, encode_pair
+
+    spec = RecordSpec(num_classes=num_classes)
+    handles, accepted, rejected = {}, 0, 0
+    for key, image, mask, split in pairs:
+        with open(image, "rb") as f:
+            image_bytes = f.read()
+        with open(mask, "rb") as f:
+            mask_bytes = f.read()
+        result = encode_pair(Pair(key, image, mask, split, 0), image_bytes, mask_bytes, spec)
+        if isinstance(result, Reject):
+            rejected += 1
+            continue
+        if split not in handles:
+            handles[split] = open(os.path.join(out, f"{split}-{worker}.tfrecord"), "wb")
+        _TFRecordUtil.write_record(handles[split], result[0])
+        accepted += 1
+    for h in handles.values():
+        h.close()
+    return accepted, rejected
+
+
+def baseline(images: str, masks: str, out: str, num_classes: int) -> None:
+    from pipelines.pairing import assign_split, parse_splits
+
+    splits = parse_splits("train=0.8,val=0.1,test=0.1")
+    pairs = []
+    for dirpath, _, files in os.walk(images):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            key = os.path.splitext(os.path.relpath(path, images))[0]
+            pairs.append((key, path, os.path.join(masks, key + ".png"), assign_split(key, splits)))
+    os.makedirs(out, exist_ok=True)
+    work = [(w, pairs[w::2], out, num_classes) for w in range(2)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_baseline_worker, work)
+    print(f"baseline: accepted {sum(a for a, _ in results)}, rejected {sum(r for _, r in results)}")
+
+
+# --- the comparison ---------------------------------------------------------------------------
+
+
+def _pipeline_cmd(data: str, out: str) -> list[str]:
+    return [
+        PYTHON, "-m", "pipelines.ingest",
+        f"--images_dir={data}/images", f"--masks_dir={data}/masks", f"--output_dir={out}",
+        "--num_classes=4", "--profile=local", "--direct_num_workers=2",
+    ]  # fmt: skip
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--memory_pairs", type=int, default=20000, help="0 skips the memory run.")
+    parser.add_argument("--workdir", default="", help="Keep data here (default: a temp dir).")
+    parser.add_argument(
+        "--baseline", nargs=3, metavar=("IMAGES", "MASKS", "OUT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.baseline:
+        baseline(*args.baseline, num_classes=4)
+        return
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    work = args.workdir or tempfile.mkdtemp(prefix="ingest-bench-")
+    small = os.path.join(work, f"data{args.pairs}")
+    if not os.path.isdir(small):
+        print(f"generating {args.pairs} pairs of 256x256 ...", flush=True)
+        generate(small, args.pairs)
+
+    runs = []
+    for name, cmd in (
+        ("baseline", [PYTHON, __file__, "--baseline", f"{small}/images", f"{small}/masks", f"{work}/out-baseline"]),
+        ("pipeline", _pipeline_cmd(small, f"{work}/out-pipeline")),
+    ):  # fmt: skip
+        shutil.rmtree(os.path.join(work, f"out-{name}"), ignore_errors=True)
+        seconds, peak, _ = run_measured(cmd, env=env)
+        runs.append((name, seconds, peak))
+        print(
+            f"{name:<9} {args.pairs / seconds:7.1f} images/s  ({seconds:.1f} s, peak {peak / 2**20:.0f} MiB)",
+            flush=True,
+        )
+    ratio = runs[0][1] / runs[1][1]
+    print(f"ratio pipeline/baseline images/s: {ratio:.2f}  (target >= 0.80)")
+
+    if args.memory_pairs:
+        large = os.path.join(work, f"data{args.memory_pairs}")
+        if not os.path.isdir(large):
+            replicate(small, large, args.memory_pairs)
+        for name in ("out-large", "out-large-baseline"):
+            shutil.rmtree(f"{work}/{name}", ignore_errors=True)
+        base_s, _, _ = run_measured(
+            [PYTHON, __file__, "--baseline", f"{large}/images", f"{large}/masks", f"{work}/out-large-baseline"],
+            env=env,
+        )  # fmt: skip
+        seconds, peak, _ = run_measured(_pipeline_cmd(large, f"{work}/out-large"), env=env)
+        growth = peak / runs[1][2] - 1
+        print(
+            f"on {args.memory_pairs} pairs: baseline {args.memory_pairs / base_s:.1f} images/s, "
+            f"pipeline {args.memory_pairs / seconds:.1f} images/s, ratio {base_s / seconds:.2f}"
+        )
+        print(
+            f"pipeline peak memory {peak / 2**20:.0f} MiB on {args.memory_pairs} pairs vs "
+            f"{runs[1][2] / 2**20:.0f} MiB on {args.pairs}: {growth:+.1%}  (target <= +15 %)"
+        )
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
