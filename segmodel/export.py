@@ -1,0 +1,170 @@
+"""Export a trained run for serving: model.keras, a SavedModel with preprocessing inside, metadata.
+
+    python -m segmodel.export --workdir out/run --export_dir out/model
+
+Writes:
+  M/model.keras      the best checkpoint (what our Beam inference loads)
+  M/saved_model/     signature `serve`: images (a batch of encoded PNG/JPEG bytes, all of one
+                     size) → classes int32 [B, H, W] and probabilities float32 [B, H, W, C];
+                     decoding and normalisation inside, ready for TF Serving
+  M/metadata.json    classes, normalisation, patch size, size multiple, validation metrics,
+                     the training manifest, the config, and a model version (content hash)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+import keras
+import tensorflow as tf
+
+from segmodel.evaluate import load_model
+from segmodel.manifest import load_manifest
+from segmodel.preprocessing import normalization_from_manifest, normalize
+from segmodel.unet import class_probabilities
+
+
+def decode_for_serving(encoded, channels: int, bit_depth: int):
+    """Encoded image bytes → float32 [H, W, channels] in the image's value range.
+
+    JPEG goes through the same ISLOW decoder as training (segmodel.features); 16-bit datasets
+    decode PNGs as 16-bit.
+    """
+    is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
+
+    def jpeg():
+        return tf.cast(
+            tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"), tf.float32
+        )
+
+    def other():
+        if bit_depth == 16:
+            return tf.cast(tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16), tf.float32)
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        return tf.cast(image, tf.float32)
+
+    image = tf.cond(is_jpeg, jpeg, other)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def serving_function(model: keras.Model, channels: int, bit_depth: int, mean, std):
+    def serve(images):
+        decoded = tf.map_fn(
+            lambda b: decode_for_serving(b, channels, bit_depth),
+            images,
+            fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32),
+        )
+        probs = class_probabilities(model(normalize(decoded, mean, std), training=False))
+        return {"classes": tf.argmax(probs, axis=-1, output_type=tf.int32), "probabilities": probs}
+
+    return serve
+
+
+def file_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def export(workdir: str, export_dir: str) -> dict:
+    """Exports a run folder; returns the metadata written."""
+    state_path = os.path.join(workdir, "state.json")
+    if not os.path.exists(state_path):
+        raise FileNotFoundError(f"{workdir}: no state.json; is this a training run folder?")
+    with open(state_path) as f:
+        state = json.load(f)
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = json.load(f)
+    manifest = load_manifest(state["data_dir"])
+    source = next(
+        p for p in (os.path.join(workdir, n) for n in ("best.keras", "last.keras")) if os.path.exists(p)
+    )
+    model = load_model(source)
+    mean, std = normalization_from_manifest(manifest)
+    channels = manifest["stats"]["channels"]
+    bit_depth = 16 if set(manifest["stats"]["bit_depths"]) == {"16"} else 8
+
+    staging = f"{export_dir.rstrip('/')}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    shutil.copyfile(source, os.path.join(staging, "model.keras"))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve",
+        fn=serving_function(model, channels, bit_depth, mean, std),
+        input_signature=[tf.TensorSpec([None], tf.string, name="images")],
+    )
+    archive.write_out(os.path.join(staging, "saved_model"), verbose=False)
+    best_epoch = state.get("best_epoch")
+    validation = next((h for h in state["history"] if h["epoch"] == best_epoch), {})
+    metadata = {
+        "model_version": file_hash(os.path.join(staging, "model.keras")),
+        "num_classes": manifest["num_classes"],
+        "class_names": manifest["class_names"],
+        "ignore_label": manifest["ignore_label"],
+        "channels": channels,
+        "bit_depth": bit_depth,
+        "normalization": {"mean": mean, "std": std},
+        "patch_size": config["data"]["patch_size"],
+        "size_multiple": 2 ** config["model"]["depth"],
+        "output": "sigmoid" if manifest["num_classes"] == 2 else "softmax",
+        "validation": {"monitor": state.get("monitor"), "best": state.get("best"),
+                       "epoch": best_epoch, "metrics": validation},  # fmt: skip
+        "source_checkpoint": os.path.abspath(source),
+        "config": config,
+        "manifest": manifest,
+    }
+    with open(os.path.join(staging, "metadata.json"), "w") as f:
+        json.dump(metadata, f, indent=2)
+    # Swap in the finished export whole: a reader never sees half an export.
+    if os.path.exists(export_dir):
+        shutil.rmtree(export_dir)
+    os.replace(staging, export_dir)
+    return metadata
+
+
+def load_metadata(export_dir: str) -> dict:
+    """Reads M/metadata.json, naming the file when it is missing or malformed."""
+    path = os.path.join(export_dir, "metadata.json")
+    try:
+        with open(path) as f:
+            metadata = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing; export the model with segmodel.export") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    missing = [k for k in ("model_version", "num_classes", "normalization", "channels") if k not in metadata]
+    if missing:
+        raise ValueError(f"{path}: missing fields {missing}")
+    return metadata
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m segmodel.export",
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: python -m segmodel.export --workdir out/run --export_dir out/model",
+    )
+    parser.add_argument("--workdir", required=True, help="Training run folder.")
+    parser.add_argument("--export_dir", required=True, help="Where model.keras, saved_model/ and metadata.json go.")
+    args = parser.parse_args(argv)
+    try:
+        metadata = export(args.workdir, args.export_dir)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Exported model version {metadata['model_version']} to {args.export_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

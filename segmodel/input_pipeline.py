@@ -1,0 +1,83 @@
+"""tf.data streams over the ingest shards, for training and evaluation.
+
+    python -c "from segmodel.input_pipeline import make_dataset"
+
+Shards listed in the manifest → parallel interleave → parse with the shared schema → decode →
+normalise with the manifest's mean/std → (training) shuffle, joint augmentation to patches,
+batch → prefetch. Evaluation streams whole images one at a time (native resolution; the model
+pads internally). Memory is bounded by the shuffle buffer and prefetch, never by the dataset.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from segmodel import features
+from segmodel.augment import augment
+from segmodel.config import DataConfig
+from segmodel.manifest import shard_paths
+from segmodel.preprocessing import normalization_from_manifest, normalize
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode_and_normalize(serialized, channels: int, mean, std):
+    """Serialized record → (normalised image [H, W, C] float32, mask [H, W] int32)."""
+    image, mask = features.decode_example(features.parse_example(serialized), channels)
+    return normalize(image, mean, std), mask
+
+
+def records(data_dir: str, manifest: dict, split: str, *, shuffle_files: bool, seed: int):
+    """The split's serialized records, interleaved across shards."""
+    paths = shard_paths(data_dir, manifest, split)
+    if not paths:
+        raise ValueError(f"split {split!r} has no shards in {data_dir}")
+    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle_files:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return files.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=compression),
+        cycle_length=min(len(paths), 8),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def make_dataset(
+    data_dir: str,
+    manifest: dict,
+    split: str,
+    config: DataConfig,
+    *,
+    training: bool,
+    seed: int = 0,
+    max_images: int = 0,
+) -> tf.data.Dataset:
+    """Training: infinite batches of (image [B, P, P, C], mask [B, P, P]).
+    Evaluation: one whole image per batch, (image [1, H, W, C], mask [1, H, W]), one pass.
+    """
+    channels = manifest["stats"]["channels"]
+    mean, std = normalization_from_manifest(manifest)
+    ignore_label = manifest["ignore_label"]
+    ds = records(data_dir, manifest, split, shuffle_files=training, seed=seed)
+    if max_images:
+        ds = ds.take(max_images)
+    ds = ds.map(
+        lambda r: decode_and_normalize(r, channels, mean, std),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    if config.cache_decoded:
+        ds = ds.cache()
+    if not training:
+        return ds.batch(1).prefetch(AUTOTUNE)
+    ds = ds.repeat().shuffle(config.shuffle_buffer, seed=seed)
+    ds = ds.enumerate().map(
+        lambda i, pair: augment(
+            pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), i]), config, ignore_label
+        ),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.batch(config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
