@@ -169,6 +169,7 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
         if val_records
         else None
     )
+    val_steps = min(val_records, cfg.train.val_max_images or val_records)
     callbacks = [RunState(workdir, monitor, state)]
     if cfg.train.early_stopping_patience:
         callbacks.append(
@@ -184,6 +185,7 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
         initial_epoch=state["epochs_done"],
         steps_per_epoch=steps,
         validation_data=val_ds,
+        validation_steps=val_steps if val_ds is not None else None,
         callbacks=callbacks,
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )

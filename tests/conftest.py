@@ -24,3 +24,22 @@ def _no_prism_download():
     existed = os.path.exists(prism)
     yield
     assert existed or not os.path.exists(prism), f"a test tried to download Prism: {prism}"
+
+
+@pytest.fixture(scope="session")
+def ingested_dir(synthetic_dir, tmp_path_factory):
+    """synthetic_dir run through the ingest pipeline (in-process runner), once per session."""
+    from pipelines import ingest
+
+    out = tmp_path_factory.mktemp("ingested")
+    ingest.run(
+        [
+            f"--images_dir={synthetic_dir / 'images'}",
+            f"--masks_dir={synthetic_dir / 'masks'}",
+            f"--output_dir={out}",
+            "--num_classes=3",
+            "--splits=train=0.7,val=0.15,test=0.15",
+            "--profile=inprocess",
+        ]
+    )
+    return out
