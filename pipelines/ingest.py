@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import masks, pairing, profiles, shard_writer
 from pipelines.dataset_stats import DatasetStatsFn
+from pipelines.flags import add_argument_once
 from pipelines.outputs import read_bytes, write_atomically
 from pipelines.records import RecordSpec, encode_pair
 from segmodel.features import SCHEMA_VERSION
@@ -46,8 +47,10 @@ class IngestOptions(PipelineOptions):
         parser.add_argument(
             "--masks_dir", help="Folder of masks, same relative names as the images."
         )
-        parser.add_argument(
-            "--output_dir", help="Where shards, rejects.jsonl and manifest.json go (local, gs://)."
+        add_argument_once(
+            parser,
+            "--output_dir",
+            help="Where shards, rejects.jsonl and manifest.json go (local, gs://).",
         )
         parser.add_argument(
             "--num_classes", type=int, help="Number of classes; mask values are 0..N-1."
@@ -86,7 +89,8 @@ class IngestOptions(PipelineOptions):
             help="Aim for shards of about this size; the count follows from the input bytes.",
         )
         parser.add_argument("--compression", default="none", choices=("none", "gzip"))
-        parser.add_argument(
+        add_argument_once(
+            parser,
             "--max_pixels",
             type=int,
             default=DEFAULT_MAX_PIXELS,

@@ -52,6 +52,7 @@ class TrainConfig:
     xla: bool = False
     seed: int = 0
     val_max_images: int = 0  # 0: all validation images each epoch
+    max_minutes: float = 0  # stop after the epoch that crosses this wall-clock budget (0: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +78,9 @@ def smoke() -> Config:
     return Config(
         model=ModelConfig(depth=2, base_filters=4, dropout=0.0),
         data=DataConfig(patch_size=32, batch_size=4, shuffle_buffer=16),
-        train=TrainConfig(epochs=2, steps_per_epoch=3, warmup_epochs=0.5, early_stopping_patience=0),
+        train=TrainConfig(
+            epochs=2, steps_per_epoch=3, warmup_epochs=0.5, early_stopping_patience=0
+        ),
     )
 
 
@@ -86,8 +89,13 @@ def gpu() -> Config:
     return Config(
         model=ModelConfig(depth=5, base_filters=32, norm="batch", upsample="resize"),
         data=DataConfig(patch_size=256, batch_size=32, shuffle_buffer=2048),
-        train=TrainConfig(epochs=100, learning_rate=2e-3, mixed_precision=True, xla=True,
-                          early_stopping_patience=15),
+        train=TrainConfig(
+            epochs=100,
+            learning_rate=2e-3,
+            mixed_precision=True,
+            xla=True,
+            early_stopping_patience=15,
+        ),
     )
 
 
@@ -125,7 +133,9 @@ def override(config: Config, assignments: list[str]) -> Config:
             raise ValueError(f"--set {assignment!r}: expected section.field=value")
         section = getattr(config, section_name, None)
         if not dataclasses.is_dataclass(section):
-            raise ValueError(f"--set {assignment!r}: no section {section_name!r} (model, data, train)")
+            raise ValueError(
+                f"--set {assignment!r}: no section {section_name!r} (model, data, train)"
+            )
         fields = {f.name: f for f in dataclasses.fields(section)}
         if field_name not in fields:
             raise ValueError(
@@ -147,7 +157,9 @@ def from_dict(data: dict) -> Config:
     """Rebuilds a Config saved with to_dict() (unknown keys are an error)."""
     return Config(
         model=ModelConfig(**data["model"]),
-        data=DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["data"].items()}),
+        data=DataConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in data["data"].items()}
+        ),
         train=TrainConfig(**data["train"]),
     )
 

@@ -96,7 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max_overlays", type=int, default=8, help="Rows in overlays.png.")
     args = parser.parse_args(argv)
     try:
-        metrics = evaluate(args.model, args.data_dir, args.split, args.output_dir, args.max_overlays)
+        metrics = evaluate(
+            args.model, args.data_dir, args.split, args.output_dir, args.max_overlays
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

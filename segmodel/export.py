@@ -44,7 +44,9 @@ def decode_for_serving(encoded, channels: int, bit_depth: int):
 
     def other():
         if bit_depth == 16:
-            return tf.cast(tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16), tf.float32)
+            return tf.cast(
+                tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16), tf.float32
+            )
         image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
         return tf.cast(image, tf.float32)
 
@@ -85,7 +87,9 @@ def export(workdir: str, export_dir: str) -> dict:
         config = json.load(f)
     manifest = load_manifest(state["data_dir"])
     source = next(
-        p for p in (os.path.join(workdir, n) for n in ("best.keras", "last.keras")) if os.path.exists(p)
+        p
+        for p in (os.path.join(workdir, n) for n in ("best.keras", "last.keras"))
+        if os.path.exists(p)
     )
     model = load_model(source)
     mean, std = normalization_from_manifest(manifest)
@@ -117,8 +121,12 @@ def export(workdir: str, export_dir: str) -> dict:
         "patch_size": config["data"]["patch_size"],
         "size_multiple": 2 ** config["model"]["depth"],
         "output": "sigmoid" if manifest["num_classes"] == 2 else "softmax",
-        "validation": {"monitor": state.get("monitor"), "best": state.get("best"),
-                       "epoch": best_epoch, "metrics": validation},  # fmt: skip
+        "validation": {
+            "monitor": state.get("monitor"),
+            "best": state.get("best"),
+            "epoch": best_epoch,
+            "metrics": validation,
+        },  # fmt: skip
         "source_checkpoint": os.path.abspath(source),
         "config": config,
         "manifest": manifest,
@@ -142,7 +150,11 @@ def load_metadata(export_dir: str) -> dict:
         raise ValueError(f"{path}: missing; export the model with segmodel.export") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
-    missing = [k for k in ("model_version", "num_classes", "normalization", "channels") if k not in metadata]
+    missing = [
+        k
+        for k in ("model_version", "num_classes", "normalization", "channels")
+        if k not in metadata
+    ]
     if missing:
         raise ValueError(f"{path}: missing fields {missing}")
     return metadata
@@ -155,7 +167,9 @@ def main(argv=None) -> int:
         epilog="Example: python -m segmodel.export --workdir out/run --export_dir out/model",
     )
     parser.add_argument("--workdir", required=True, help="Training run folder.")
-    parser.add_argument("--export_dir", required=True, help="Where model.keras, saved_model/ and metadata.json go.")
+    parser.add_argument(
+        "--export_dir", required=True, help="Where model.keras, saved_model/ and metadata.json go."
+    )
     args = parser.parse_args(argv)
     try:
         metadata = export(args.workdir, args.export_dir)

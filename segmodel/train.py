@@ -40,7 +40,7 @@ def _atomic_json(path: str, data) -> None:
 
 
 def _atomic_save(model: keras.Model, path: str) -> None:
-    temp = f"{path[:-len('.keras')]}.tmp.keras"
+    temp = f"{path[: -len('.keras')]}.tmp.keras"
     model.save(temp)
     os.replace(temp, path)
 
@@ -80,6 +80,19 @@ class RunState(keras.callbacks.Callback):
         with open(temp, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(temp, os.path.join(self.workdir, "history.csv"))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch during which `minutes` of wall-clock time ran out."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.deadline = time.time() + 60 * minutes
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.time() >= self.deadline:
+            print(f"Time budget reached after epoch {epoch + 1}; stopping.", flush=True)
+            self.model.stop_training = True
 
 
 def _strategy():
@@ -164,8 +177,9 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
         seed=cfg.train.seed + state["epochs_done"],
     )  # fmt: skip
     val_ds = (
-        make_dataset(data_dir, manifest, "val", cfg.data, training=False,
-                     max_images=cfg.train.val_max_images)  # fmt: skip
+        make_dataset(
+            data_dir, manifest, "val", cfg.data, training=False, max_images=cfg.train.val_max_images
+        )  # fmt: skip
         if val_records
         else None
     )
@@ -177,6 +191,8 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
                 monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience
             )
         )
+    if cfg.train.max_minutes:
+        callbacks.append(TimeBudget(cfg.train.max_minutes))
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), profile_batch=0))
     start = time.time()
     model.fit(

@@ -63,7 +63,9 @@ def _conv_block(x, filters: int, config: ModelConfig, name: str):
     """Two 3x3 conv-norm-ReLU; with a 1x1 projected shortcut when residual."""
     shortcut = x
     for i in (1, 2):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(
+            x
+        )
         x = _norm(config, f"{name}_norm{i}")(x)
         if i == 1 or not config.residual:
             x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)

@@ -43,3 +43,24 @@ def ingested_dir(synthetic_dir, tmp_path_factory):
         ]
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(ingested_dir, tmp_path_factory):
+    """A smoke-preset run trained on ingested_dir: (workdir, final state)."""
+    from segmodel import train
+
+    workdir = tmp_path_factory.mktemp("run")
+    overrides = ["train.epochs=4", "train.steps_per_epoch=6", "train.learning_rate=0.01"]
+    state = train.train(str(ingested_dir), str(workdir), "smoke", overrides, verbose=0)
+    return workdir, state
+
+
+@pytest.fixture(scope="session")
+def exported_model(trained_run, tmp_path_factory):
+    """trained_run exported: the folder bulk inference takes as --model_dir."""
+    from segmodel import export
+
+    out = tmp_path_factory.mktemp("export") / "model"
+    export.export(str(trained_run[0]), str(out))
+    return out

@@ -13,7 +13,9 @@ def test_training_batches_are_patches_with_normalised_images(ingested_dir):
     assert images.shape == (4, 32, 32, 3) and masks.shape == (4, 32, 32)
     assert abs(float(np.mean(images))) < 1.0  # standardised with the manifest's mean/std
     assert set(np.unique(masks.numpy())) <= {0, 1, 2, 255}
-    again = next(iter(make_dataset(str(ingested_dir), manifest, "train", cfg, training=True, seed=1)))
+    again = next(
+        iter(make_dataset(str(ingested_dir), manifest, "train", cfg, training=True, seed=1))
+    )
     np.testing.assert_array_equal(images.numpy(), again[0].numpy())  # a seed makes it deterministic
 
 

@@ -32,16 +32,22 @@ def test_dice_golden():
     d0, d1 = 2.6 / 3.2, 2.2 / 2.8
     assert float(SegmentationLoss("dice", 2)(Y, P)) == pytest.approx(1 - (d0 + d1) / 2, rel=1e-5)
     combined = SegmentationLoss("ce_dice", 2)(Y, P)
-    assert float(combined) == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2 + 1 - (d0 + d1) / 2, rel=1e-5)
+    assert float(combined) == pytest.approx(
+        -(math.log(0.8) + math.log(0.6)) / 2 + 1 - (d0 + d1) / 2, rel=1e-5
+    )
 
 
 def test_binary_sigmoid_output_matches_two_channel_softmax():
     sigmoid = P[..., 1:]
-    assert float(SegmentationLoss("ce", 2)(Y, sigmoid)) == pytest.approx(float(SegmentationLoss("ce", 2)(Y, P)), rel=1e-6)
+    assert float(SegmentationLoss("ce", 2)(Y, sigmoid)) == pytest.approx(
+        float(SegmentationLoss("ce", 2)(Y, P)), rel=1e-6
+    )
 
 
 def test_inverse_sqrt_class_weights():
-    weights = class_weights_from_manifest({"stats": {"class_frequencies": [0.81, 0.19 - 0.18, 0.18]}}, "inverse_sqrt")
+    weights = class_weights_from_manifest(
+        {"stats": {"class_frequencies": [0.81, 0.19 - 0.18, 0.18]}}, "inverse_sqrt"
+    )
     assert weights[1] > weights[2] > weights[0]
     freq = np.array([0.81, 0.01, 0.18])
     assert float((np.array(weights) * freq).sum()) == pytest.approx(1.0)

@@ -9,19 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from segmodel import evaluate, export, train
+from segmodel import evaluate, export
 from segmodel.evaluate import load_model
 from segmodel.preprocessing import normalize
 from segmodel.unet import class_probabilities
-
-SMOKE = ["train.epochs=4", "train.steps_per_epoch=6", "train.learning_rate=0.01"]
-
-
-@pytest.fixture(scope="module")
-def trained_run(ingested_dir, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    state = train.train(str(ingested_dir), str(workdir), "smoke", SMOKE, verbose=0)
-    return workdir, state
 
 
 def test_smoke_training_loss_falls_and_metrics_are_finite(trained_run):
@@ -40,8 +31,21 @@ def test_smoke_training_loss_falls_and_metrics_are_finite(trained_run):
 def test_evaluate_writes_metrics_and_overlays(trained_run, ingested_dir, tmp_path, capsys):
     workdir, state = trained_run
     out = tmp_path / "eval"
-    assert evaluate.main(["--model", str(workdir), "--data_dir", str(ingested_dir),
-                          "--split", "val", "--output_dir", str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--model",
+                str(workdir),
+                "--data_dir",
+                str(ingested_dir),
+                "--split",
+                "val",
+                "--output_dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["images"] > 0
     assert 0.0 <= metrics["mean_iou"] <= 1.0
@@ -57,9 +61,13 @@ def test_export_matches_in_memory_model(trained_run, tmp_path, synthetic_dir):
     metadata = export.export(str(workdir), str(tmp_path / "model"))
     assert set(os.listdir(tmp_path / "model")) == {"model.keras", "saved_model", "metadata.json"}
     assert metadata["num_classes"] == 3 and metadata["size_multiple"] == 4
-    assert export.load_metadata(str(tmp_path / "model"))["model_version"] == metadata["model_version"]
+    assert (
+        export.load_metadata(str(tmp_path / "model"))["model_version"] == metadata["model_version"]
+    )
     data = next((synthetic_dir / "images" / "group_000").iterdir()).read_bytes()
-    loaded = tf.saved_model.load(str(tmp_path / "model" / "saved_model"))  # keep: owns the variables
+    loaded = tf.saved_model.load(
+        str(tmp_path / "model" / "saved_model")
+    )  # keep: owns the variables
     served = loaded.serve(tf.constant([data]))
     model = load_model(str(tmp_path / "model"))
     image = tf.cast(tf.io.decode_png(data, channels=3), tf.float32)[None]
@@ -71,11 +79,27 @@ def test_export_matches_in_memory_model(trained_run, tmp_path, synthetic_dir):
 
 def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     workdir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "segmodel.train", "--data_dir", str(ingested_dir),
-           "--workdir", str(workdir), "--preset", "smoke", "--set", "train.epochs=200",
-           "--set", "train.steps_per_epoch=3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "segmodel.train",
+        "--data_dir",
+        str(ingested_dir),
+        "--workdir",
+        str(workdir),
+        "--preset",
+        "smoke",
+        "--set",
+        "train.epochs=200",
+        "--set",
+        "train.steps_per_epoch=3",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
     state_path = workdir / "state.json"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -87,10 +111,17 @@ def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     killed = json.loads(state_path.read_text())
     assert killed["epochs_done"] >= 2
     done = killed["epochs_done"] + 2
-    out = subprocess.run(cmd[:-4] + ["--set", f"train.epochs={done}", "--set", "train.steps_per_epoch=3"],
-                         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    out = subprocess.run(
+        cmd[:-4] + ["--set", f"train.epochs={done}", "--set", "train.steps_per_epoch=3"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert f"Resuming {workdir} after epoch {killed['epochs_done']} (optimizer step {killed['optimizer_iterations']})" in out.stdout
+    assert (
+        f"Resuming {workdir} after epoch {killed['epochs_done']} (optimizer step {killed['optimizer_iterations']})"
+        in out.stdout
+    )
     final = json.loads(state_path.read_text())
     assert [h["epoch"] for h in final["history"]] == list(range(1, done + 1))  # no gaps, no repeats
     assert final["optimizer_iterations"] == done * 3

@@ -34,7 +34,9 @@ def test_variants_save_and_reload_identically(tmp_path, variant):
     path = str(tmp_path / "m.keras")
     model.save(path)
     reloaded = load_model(path)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_head_is_float32_for_mixed_precision():

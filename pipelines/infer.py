@@ -1,0 +1,451 @@
+"""Bulk inference: segment every image matching a pattern (or in our shards) with an exported model.
+
+    python -m pipelines.infer --model_dir out/model --input_pattern 'photos/**/*.jpg' \
+        --output_dir out/predictions --direct_num_workers 2
+
+Outputs under --output_dir:
+  masks/<relative path>.png         class indices, with a palette so they can be viewed; the
+                                    model version and mean confidence sit in PNG text chunks
+  probabilities/<relative path>.npy per-class probabilities, float16 (--save_probabilities)
+  predictions-*.jsonl               path, size, class pixel fractions, mean confidence, version
+  rejects-*.jsonl                   unreadable, corrupt or oversize inputs, with the reason
+  run_summary.json                  counts (inputs = predictions + rejects), version, duration
+
+Masks are written atomically (temporary file, then rename). With --skip_existing, images whose
+mask was written by the same model version are not recomputed (their prediction record is read
+back from the mask), so a nightly run over a growing folder only does the new work, and a rerun
+after a crash completes the rest with one record per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import posixpath
+import re
+import sys
+import time
+import uuid
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+from PIL import Image, PngImagePlugin
+
+from pipelines import profiles
+from pipelines.flags import add_argument_once
+from pipelines.model_handler import KerasSegmentationHandler
+from pipelines.outputs import read_bytes, write_atomically
+from pipelines.pairing import Reject
+from segmodel.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
+from segmodel.report import palette
+
+_LOG = logging.getLogger(__name__)
+NAMESPACE = "infer"
+SUMMARY_NAME = "run_summary.json"
+
+
+class InferOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--model_dir", help="Export folder (model.keras + metadata.json).")
+        parser.add_argument(
+            "--input_pattern", help="Images to segment, e.g. 'DIR/**/*.jpg' (local, gs://, ...)."
+        )
+        parser.add_argument(
+            "--input_tfrecords", help="Or: our TFRecord shards, e.g. 'out/data/test-*.tfrecord'."
+        )
+        add_argument_once(
+            parser, "--output_dir", help="Where masks, predictions and the summary go."
+        )
+        parser.add_argument(
+            "--batch_size", type=int, default=8, help="Max images (or tiles) per model call."
+        )
+        parser.add_argument("--min_batch_size", type=int, default=1, help="Min batch Beam forms.")
+        parser.add_argument(
+            "--tile_size", type=int, default=512, help="Larger images are segmented tile by tile."
+        )
+        parser.add_argument(
+            "--tile_overlap", type=int, default=64, help="Overlap between tiles (px)."
+        )
+        parser.add_argument(
+            "--save_probabilities", action="store_true", help="Also write per-class probabilities."
+        )
+        parser.add_argument(
+            "--skip_existing",
+            action="store_true",
+            help="Skip images whose mask the same model version already wrote.",
+        )
+        add_argument_once(
+            parser,
+            "--max_pixels",
+            type=int,
+            default=DEFAULT_MAX_PIXELS,
+            help="Refuse larger images.",
+        )
+        parser.add_argument(
+            "--unsafe_model",
+            action="store_true",
+            help="Allow models holding Lambda layers or other code (only for models you trust).",
+        )
+
+
+# --- pure per-element functions ---------------------------------------------------------------
+
+
+def pattern_root(pattern: str) -> str:
+    """The folder part of a glob pattern: relative paths of matches are taken from here."""
+    prefix = re.match(r"^[^*?\[]*", pattern).group(0)
+    return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
+
+
+def safe_relative(path: str, root: str) -> str | None:
+    """`path` relative to root, or None if it would leave the output folder (.., absolute)."""
+    relative = path[len(root) :] if path.startswith(root) else posixpath.basename(path)
+    relative = posixpath.normpath(relative.replace("\\", "/"))
+    if relative.startswith(("/", "../")) or relative in ("..", ".", ""):
+        return None
+    return relative
+
+
+def mask_path(output_dir: str, relative: str) -> str:
+    return f"{output_dir.rstrip('/')}/masks/{relative}.png"
+
+
+def encode_mask(classes: np.ndarray, num_classes: int, text: dict[str, str]) -> bytes:
+    """Palette PNG of class indices, with text chunks (model version, confidence)."""
+    image = Image.fromarray(classes.astype(np.uint8), mode="P")
+    colours = palette(max(num_classes, 1))
+    image.putpalette(colours.flatten().tolist() + [0, 0, 0] * (256 - len(colours)))
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
+    return buffer.getvalue()
+
+
+def prediction_record(relative, classes, num_classes, confidence, version, skipped=False):
+    counts = np.bincount(classes.ravel(), minlength=num_classes)[:num_classes]
+    return {
+        "path": relative,
+        "height": int(classes.shape[0]),
+        "width": int(classes.shape[1]),
+        "class_fractions": [round(float(c) / classes.size, 6) for c in counts],
+        "mean_confidence": round(float(confidence), 6),
+        "model_version": version,
+        "skipped": skipped,
+    }
+
+
+def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | None:
+    """The record of a mask already written by this model version, or None (recompute)."""
+    path = mask_path(output_dir, relative)
+    try:
+        if not FileSystems.exists(path):
+            return None
+        image = Image.open(io.BytesIO(read_bytes(path)))
+        image.load()
+    except Exception:  # unreadable or partial: recompute it
+        return None
+    text = getattr(image, "text", {}) or {}
+    if text.get("model_version") != metadata["model_version"]:
+        return None
+    return prediction_record(
+        relative, np.asarray(image), metadata["num_classes"],
+        float(text.get("mean_confidence", "nan")), metadata["model_version"], skipped=True,
+    )  # fmt: skip
+
+
+# --- the graph --------------------------------------------------------------------------------
+
+
+class DecodeInputs(beam.DoFn):
+    """(relative path, bytes) → (relative path, normalised image) | rejects | skipped records."""
+
+    def __init__(self, metadata: dict, output_dir: str, max_pixels: int, skip_existing: bool):
+        self._metadata = metadata
+        self._output_dir = output_dir
+        self._max_pixels = max_pixels
+        self._skip_existing = skip_existing
+
+    def process(self, element):
+        from segmodel.predict import prepare_image
+
+        relative, data = element
+        if self._skip_existing:
+            record = existing_record(relative, self._output_dir, self._metadata)
+            if record is not None:
+                Metrics.counter(NAMESPACE, "skipped").inc()
+                yield beam.pvalue.TaggedOutput("skipped", record)
+                return
+        try:
+            decoded = read_image(data, max_pixels=self._max_pixels)
+        except ImageError as e:
+            Metrics.counter(NAMESPACE, f"rejected_{e.reason}").inc()
+            yield beam.pvalue.TaggedOutput("rejects", Reject(e.reason, str(e), relative, relative))
+            return
+        norm = self._metadata["normalization"]
+        yield (
+            relative,
+            prepare_image(decoded.array, self._metadata["channels"], norm["mean"], norm["std"]),
+        )
+
+
+class WriteOutputs(beam.DoFn):
+    """(relative path, PredictionResult) → mask (+ probabilities) on disk, and its record."""
+
+    def __init__(self, metadata: dict, output_dir: str, save_probabilities: bool):
+        self._metadata = metadata
+        self._output_dir = output_dir
+        self._save_probabilities = save_probabilities
+
+    def setup(self):
+        self._written = 0
+
+    def process(self, element):
+        relative, result = element
+        probs = result.inference
+        classes = probs.argmax(-1).astype(np.uint8)
+        confidence = float(probs.max(-1).mean())
+        version = self._metadata["model_version"]
+        if self._save_probabilities:
+            buffer = io.BytesIO()
+            np.save(buffer, probs.astype(np.float16))
+            write_atomically(
+                f"{self._output_dir.rstrip('/')}/probabilities/{relative}.npy", buffer.getvalue()
+            )
+        # The mask last: its presence (with this version) is what --skip_existing trusts.
+        write_atomically(
+            mask_path(self._output_dir, relative),
+            encode_mask(classes, self._metadata["num_classes"],
+                        {"model_version": version, "mean_confidence": f"{confidence:.6f}"}),
+        )  # fmt: skip
+        Metrics.counter(NAMESPACE, "segmented").inc()
+        self._written += 1
+        if self._written % 100 == 0:
+            print(f"[infer pid {os.getpid()}] segmented {self._written} images", file=sys.stderr,
+                  flush=True)  # fmt: skip
+        yield prediction_record(
+            relative, classes, self._metadata["num_classes"], confidence, version
+        )
+
+
+def read_matched(readable, root: str):
+    relative = safe_relative(readable.metadata.path, root)
+    if relative is None:
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            Reject("unsafe_path", "path would leave the output folder", readable.metadata.path),
+        )
+        return
+    try:
+        yield relative, readable.read()
+    except Exception as e:
+        yield beam.pvalue.TaggedOutput(
+            "rejects", Reject("unreadable_file", f"cannot read: {e}", relative, relative)
+        )
+
+
+def parse_record(serialized: bytes):
+    """One of our TFRecords → (its relative file name, encoded image bytes)."""
+    import tensorflow as tf
+
+    from segmodel import features
+
+    feature = tf.train.Example.FromString(serialized).features.feature
+    name = feature[features.IMAGE_FILENAME].bytes_list.value[0].decode("utf-8")
+    relative = safe_relative(name, "") or f"unsafe/{uuid.uuid4().hex}"
+    return relative, feature[features.IMAGE_ENCODED].bytes_list.value[0]
+
+
+class SegmentImages(beam.PTransform):
+    """(relative path, encoded bytes) → {predictions: records, rejects: Rejects}."""
+
+    def __init__(self, metadata: dict, options: InferOptions):
+        super().__init__()
+        self._metadata = metadata
+        self._o = options
+
+    def expand(self, inputs):
+        o = self._o
+        decoded = inputs | "Decode" >> beam.ParDo(
+            DecodeInputs(self._metadata, o.output_dir, o.max_pixels, o.skip_existing)
+        ).with_outputs("rejects", "skipped", main="images")
+        handler = KeyedModelHandler(
+            KerasSegmentationHandler(
+                o.model_dir,
+                tile_size=o.tile_size,
+                tile_overlap=o.tile_overlap,
+                min_batch_size=o.min_batch_size,
+                max_batch_size=o.batch_size,
+                unsafe=o.unsafe_model,
+            )
+        )
+        written = (
+            decoded.images
+            | "Predict" >> RunInference(handler)
+            | "WriteOutputs"
+            >> beam.ParDo(WriteOutputs(self._metadata, o.output_dir, o.save_probabilities))
+        )
+        predictions = (written, decoded.skipped) | "AllPredictions" >> beam.Flatten()
+        return {"predictions": predictions, "rejects": decoded.rejects}
+
+
+def finalize(_, output_dir, metadata, start, inputs, prediction_files, reject_files,
+             predictions, rejects):  # fmt: skip
+    """Removes predictions/rejects files of earlier runs and writes run_summary.json."""
+    keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
+    stale = [
+        m.path
+        for pattern in ("predictions-*.jsonl", "rejects-*.jsonl")
+        for m in FileSystems.match([FileSystems.join(output_dir, pattern)])[0].metadata_list
+        if FileSystems.split(m.path)[1] not in keep
+    ]
+    if stale:
+        FileSystems.delete(stale)
+    summary = {
+        "inputs": inputs,
+        "predictions": predictions,
+        "rejects": rejects,
+        "model_version": metadata["model_version"],
+        "duration_s": round(time.time() - start, 2),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_atomically(
+        FileSystems.join(output_dir, SUMMARY_NAME), json.dumps(summary, indent=2).encode()
+    )
+    return summary
+
+
+def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float):
+    o = options
+    if o.input_pattern:
+        root = pattern_root(o.input_pattern)
+        matched = pipeline | "Match" >> fileio.MatchFiles(o.input_pattern)
+        inputs_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
+        read = (
+            matched
+            | "ReadMatches" >> fileio.ReadMatches()
+            | "Read" >> beam.FlatMap(read_matched, root).with_outputs("rejects", main="files")
+        )
+        files, read_rejects = read.files, read.rejects
+    else:
+        records = pipeline | "ReadRecords" >> beam.io.ReadFromTFRecord(o.input_tfrecords)
+        inputs_count = records | "CountInputs" >> beam.combiners.Count.Globally()
+        files = records | "ParseRecords" >> beam.Map(parse_record)
+        read_rejects = pipeline | "NoReadRejects" >> beam.Create([])
+    segmented = files | "Segment" >> SegmentImages(metadata, o)
+    rejects = (read_rejects, segmented["rejects"]) | "AllRejects" >> beam.Flatten()
+    predictions = segmented["predictions"]
+    out = o.output_dir.rstrip("/")
+    prediction_files = (
+        predictions
+        | "PredictionsToJson" >> beam.Map(json.dumps)
+        | "WritePredictions"
+        >> beam.io.WriteToText(
+            f"{out}/predictions",
+            file_name_suffix=".jsonl",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        )  # fmt: skip
+    )
+    reject_files = (
+        rejects
+        | "RejectsToJson" >> beam.Map(lambda r: json.dumps(r.to_json_dict()))
+        | "WriteRejects"
+        >> beam.io.WriteToText(
+            f"{out}/rejects",
+            file_name_suffix=".jsonl",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        )  # fmt: skip
+    )
+    side = beam.pvalue
+    (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "Finalize"
+        >> beam.Map(
+            finalize,
+            out,
+            metadata,
+            start,
+            side.AsSingleton(inputs_count),
+            side.AsList(prediction_files),
+            side.AsList(reject_files),
+            side.AsSingleton(predictions | "CountPredictions" >> beam.combiners.Count.Globally()),
+            side.AsSingleton(rejects | "CountRejects" >> beam.combiners.Count.Globally()),
+        )  # fmt: skip
+    )
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.infer",
+        description=__doc__.split("\n\n")[0]
+        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    InferOptions._add_argparse_args(parser)
+    parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE,
+                        help="Launch profile from runners/ or a YAML path.")  # fmt: skip
+    return parser.parse_known_args(argv)
+
+
+def run(argv=None, test_pipeline=None) -> dict:
+    """Runs bulk inference; returns the run summary."""
+    from segmodel.export import load_metadata
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _parse_args(argv)
+    options = PipelineOptions(profiles.apply_profile(argv))
+    o = options.view_as(InferOptions)
+    if not o.model_dir or not o.output_dir:
+        raise ValueError("--model_dir and --output_dir are required")
+    if bool(o.input_pattern) == bool(o.input_tfrecords):
+        raise ValueError("give exactly one of --input_pattern and --input_tfrecords")
+    if o.batch_size < 1 or o.min_batch_size < 1 or o.min_batch_size > o.batch_size:
+        raise ValueError("need 1 <= --min_batch_size <= --batch_size")
+    if not 0 <= o.tile_overlap < o.tile_size:
+        raise ValueError("need 0 <= --tile_overlap < --tile_size")
+    metadata = load_metadata(o.model_dir)
+    metadata = {
+        k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")
+    }
+    start = time.time()
+    if test_pipeline is not None:
+        build_pipeline(test_pipeline, o, metadata, start)
+        test_pipeline.run().wait_until_finish()
+    else:
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, o, metadata, start)
+    summary = json.loads(read_bytes(FileSystems.join(o.output_dir, SUMMARY_NAME)))
+    ok = summary["inputs"] == summary["predictions"] + summary["rejects"]
+    print(
+        f"Inference finished in {summary['duration_s']:.1f}s: inputs {summary['inputs']} = "
+        f"predictions {summary['predictions']} + rejects {summary['rejects']}"
+        + ("" if ok else "  (MISMATCH: please report)")
+        + f"; model {summary['model_version']}; outputs in {o.output_dir}"
+    )
+    return summary
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""A small Beam ModelHandler for our exported Keras models (`M/model.keras` + `M/metadata.json`).
+
+    python -m pipelines.infer --model_dir out/model ...   # RunInference uses this handler
+
+Why our own: Beam's TensorFlow handler pulls in tensorflow-hub and a second TensorFlow, and Keras 3
+cannot load legacy SavedModels. This one loads `model.keras` (Keras safe mode: no embedded code
+unless `unsafe=True`), once per worker process — RunInference keeps it in a shared handle that
+every thread of the process uses — and runs `segmodel.predict.predict_images`, so images of any
+size work: same-size images are batched, large ones are tiled. Beam batches elements between
+`min_batch_size` and `max_batch_size`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+
+class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object]):
+    """Normalised images [H, W, C] float32 → PredictionResult(image, probabilities [H, W, K])."""
+
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        tile_size: int = 512,
+        tile_overlap: int = 64,
+        min_batch_size: int = 1,
+        max_batch_size: int = 8,
+        unsafe: bool = False,
+    ):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self._model_dir = model_dir
+        self._tile_size = tile_size
+        self._tile_overlap = tile_overlap
+        self._batch_size = max_batch_size
+        self._unsafe = unsafe
+
+    def load_model(self):
+        from segmodel.evaluate import load_model  # TensorFlow loads on the worker, not the launcher
+
+        return load_model(self._model_dir, unsafe=self._unsafe)
+
+    def run_inference(
+        self, batch: Sequence[np.ndarray], model, inference_args=None
+    ) -> Iterable[PredictionResult]:
+        from segmodel.predict import predict_images
+
+        probabilities = predict_images(
+            model,
+            list(batch),
+            tile_size=self._tile_size,
+            tile_overlap=self._tile_overlap,
+            batch_size=self._batch_size,
+        )
+        return [PredictionResult(x, p) for x, p in zip(batch, probabilities, strict=True)]
+
+    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+        return sum(x.nbytes for x in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "segscale_inference"

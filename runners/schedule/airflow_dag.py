@@ -1,0 +1,36 @@
+"""Example Airflow DAG: nightly incremental bulk inference on Dataflow.
+
+Copy into your Airflow dags/ folder (needs apache-airflow-providers-apache-beam; not a
+dependency of this project, and never imported by it). The job itself is the same
+`python -m pipelines.infer` that runs locally; --skip_existing makes each night do only new work.
+"""
+
+from datetime import datetime
+
+from airflow import DAG
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+
+with DAG(
+    dag_id="segscale_nightly_inference",
+    schedule="30 2 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["segscale"],
+) as dag:
+    BeamRunPythonPipelineOperator(
+        task_id="segment_new_images",
+        py_file="pipelines/infer.py",  # run from a checkout of this repository
+        runner="DataflowRunner",
+        pipeline_options={
+            "model_dir": "gs://my-bucket/models/current",
+            "input_pattern": "gs://my-bucket/incoming/**/*.png",
+            "output_dir": "gs://my-bucket/masks",
+            "skip_existing": True,
+            "setup_file": "./setup.py",
+            "temp_location": "gs://my-bucket/tmp",
+            "project": "my-project",
+            "region": "europe-west4",
+        },
+        py_requirements=["segscale"],
+        py_system_site_packages=False,
+    )

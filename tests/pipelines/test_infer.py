@@ -1,0 +1,156 @@
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from builders import encode, random_pair, write
+from PIL import Image
+
+from pipelines import infer
+from segmodel.evaluate import load_model
+from segmodel.export import load_metadata
+from segmodel.predict import predict_images, prepare_image
+
+INPROCESS = ["--profile", "inprocess"]
+
+
+def _inputs(root):
+    sizes = {"a/small.png": (24, 30), "a/b/other.png": (24, 30), "wide.jpg": (40, 70),
+             "big.png": (150, 140), "name with space.png": (16, 16)}  # fmt: skip
+    for i, (name, (h, w)) in enumerate(sizes.items()):
+        image, _ = random_pair(i, h, w)
+        write(str(root / name), encode(image, "JPEG" if name.endswith(".jpg") else "PNG"))
+    write(str(root / "broken.png"), b"not an image")
+    write(str(root / "empty.png"), b"")
+    return sizes
+
+
+def _run(images, out, model, *extra):
+    return infer.run([f"--model_dir={model}", f"--input_pattern={images}/**",
+                      f"--output_dir={out}", "--tile_size=64", "--tile_overlap=16",
+                      "--batch_size=4", *INPROCESS, *extra])  # fmt: skip
+
+
+def _records(out):
+    rows = []
+    for name in os.listdir(out):
+        if name.startswith("predictions-"):
+            rows += [json.loads(line) for line in (out / name).read_text().splitlines()]
+    return rows
+
+
+def test_end_to_end_masks_records_and_rejects(tmp_path, exported_model):
+    sizes = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    summary = _run(tmp_path / "in", out, exported_model, "--save_probabilities")
+    assert summary == {**summary, "inputs": 7, "predictions": 5, "rejects": 2}
+    version = load_metadata(str(exported_model))["model_version"]
+    for name, (h, w) in sizes.items():
+        mask = Image.open(out / "masks" / f"{name}.png")
+        assert mask.mode == "P" and mask.size == (w, h)
+        assert mask.text["model_version"] == version
+        assert np.asarray(mask).max() < 3
+        probs = np.load(out / "probabilities" / f"{name}.npy")
+        assert probs.shape == (h, w, 3)
+        # float16 on disk: near-ties may round the other way, nothing more
+        assert (probs.argmax(-1) == np.asarray(mask)).mean() > 0.999
+    records = _records(out)
+    assert sorted(r["path"] for r in records) == sorted(sizes)
+    assert all(abs(sum(r["class_fractions"]) - 1) < 1e-4 for r in records)
+    rejects = [json.loads(line) for n in os.listdir(out) if n.startswith("rejects-")
+               for line in (out / n).read_text().splitlines()]  # fmt: skip
+    assert sorted(r["reason"] for r in rejects) == ["empty_file", "not_an_image"]
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+def test_tiled_inference_agrees_with_whole_image(exported_model):
+    model = load_model(str(exported_model))
+    meta = load_metadata(str(exported_model))
+    image, _ = random_pair(3, 200, 180)
+    x = prepare_image(image, 3, meta["normalization"]["mean"], meta["normalization"]["std"])
+    [tiled] = predict_images(model, [x], tile_size=64, tile_overlap=24, batch_size=8)
+    [whole] = predict_images(model, [x], tile_size=512, tile_overlap=0, batch_size=1)
+    assert (tiled.argmax(-1) == whole.argmax(-1)).mean() >= 0.99
+
+
+def test_rerun_with_skip_existing_completes_without_duplicates(tmp_path, exported_model):
+    sizes = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    _run(tmp_path / "in", out, exported_model)
+    # Simulate a crash part way: two masks never written, no predictions file finalized.
+    for name in ("big.png", "a/small.png"):
+        os.remove(out / "masks" / f"{name}.png")
+    for name in os.listdir(out):
+        if name.startswith("predictions-"):
+            os.remove(out / name)
+    before = {
+        n: (out / "masks" / f"{n}.png").stat().st_mtime_ns
+        for n in sizes
+        if n not in ("big.png", "a/small.png")
+    }
+    summary = _run(tmp_path / "in", out, exported_model, "--skip_existing")
+    assert summary["predictions"] == 5 and summary["rejects"] == 2
+    records = _records(out)
+    assert sorted(r["path"] for r in records) == sorted(sizes)  # one record per image
+    assert {r["path"] for r in records if not r["skipped"]} == {"big.png", "a/small.png"}
+    for name, mtime in before.items():  # untouched
+        assert (out / "masks" / f"{name}.png").stat().st_mtime_ns == mtime
+
+
+def test_skip_existing_recomputes_masks_of_another_model_version(tmp_path, exported_model):
+    _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    _run(tmp_path / "in", out, exported_model)
+    stale = out / "masks" / "wide.jpg.png"
+    Image.fromarray(np.zeros((40, 70), np.uint8)).save(stale)  # no version text: another model
+    _run(tmp_path / "in", out, exported_model, "--skip_existing")
+    assert (
+        Image.open(stale).text["model_version"]
+        == load_metadata(str(exported_model))["model_version"]
+    )
+    assert {r["path"] for r in _records(out) if not r["skipped"]} == {"wide.jpg"}
+
+
+def test_input_tfrecords(tmp_path, exported_model, ingested_dir):
+    from segmodel.manifest import load_manifest
+
+    manifest = load_manifest(str(ingested_dir))
+    out = tmp_path / "out"
+    summary = infer.run([f"--model_dir={exported_model}", f"--input_tfrecords={ingested_dir}/test-*",
+                         f"--output_dir={out}", *INPROCESS])  # fmt: skip
+    assert summary["inputs"] == summary["predictions"] == manifest["splits"]["test"]["records"]
+    assert len(list((out / "masks").rglob("*.png"))) == summary["predictions"]
+
+
+def test_composite_under_test_pipeline(tmp_path, exported_model):
+    image, _ = random_pair(1, 20, 20)
+    options = infer.InferOptions([f"--model_dir={exported_model}", f"--output_dir={tmp_path}"])
+    metadata = load_metadata(str(exported_model))
+    with TestPipeline(runner="FnApiRunner") as p:
+        result = (
+            p
+            | beam.Create([("x.png", encode(image)), ("bad.png", b"nope")])
+            | infer.SegmentImages(metadata, options)
+        )
+        assert_that(result["predictions"] | beam.Map(lambda r: (r["path"], r["height"])),
+                    equal_to([("x.png", 20)]), label="Predictions")  # fmt: skip
+        assert_that(result["rejects"] | beam.Map(lambda r: r.reason), equal_to(["not_an_image"]),
+                    label="Rejects")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path,root,expected",
+    [("/d/in/a/b.png", "/d/in/", "a/b.png"), ("/d/in/../x.png", "/d/in/", None),
+     ("gs://b/in/x.png", "gs://b/in/", "x.png")],
+)  # fmt: skip
+def test_output_paths_never_escape(path, root, expected):
+    assert infer.safe_relative(path, root) == expected
+    assert infer.pattern_root("/d/in/**/*.jpg") == "/d/in/"
+
+
+def test_bad_flags(tmp_path, capsys):
+    assert infer.main([f"--output_dir={tmp_path}", "--model_dir=x", *INPROCESS]) == 2
+    assert "exactly one of --input_pattern" in capsys.readouterr().err
