@@ -334,6 +334,9 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
         inputs_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
         read = (
             matched
+            # Without this the listing, reading and the model would fuse into one stage fed by
+            # a single element, and run on one worker. File metadata is small to shuffle.
+            | "Distribute" >> beam.Reshuffle()
             | "ReadMatches" >> fileio.ReadMatches()
             | "Read" >> beam.FlatMap(read_matched, root).with_outputs("rejects", main="files")
         )
@@ -391,6 +394,8 @@ def _parse_args(argv):
         prog="python -m pipelines.infer",
         description=__doc__.split("\n\n")[0]
         + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
+        epilog="Example: segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
+        "--output_dir out/pred --skip_existing --direct_num_workers 2",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     InferOptions._add_argparse_args(parser)

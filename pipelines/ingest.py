@@ -503,6 +503,8 @@ def _parse_args(argv):
         prog="python -m pipelines.ingest",
         description=__doc__.split("\n\n")[0]
         + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
+        epilog="Example: segscale ingest --images_dir data/images --masks_dir data/masks "
+        "--output_dir out/data --num_classes 3 --class_names bg,cell,debris --direct_num_workers 2",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     IngestOptions._add_argparse_args(parser)

@@ -84,6 +84,22 @@ def smoke() -> Config:
     )
 
 
+def demo() -> Config:
+    """The README demo on 2 CPU cores: a 3-level U-Net, a few minutes of training."""
+    return Config(
+        model=ModelConfig(depth=3, base_filters=16, dropout=0.0),
+        data=DataConfig(patch_size=128, batch_size=8, shuffle_buffer=64),
+        train=TrainConfig(
+            epochs=15,
+            steps_per_epoch=20,
+            learning_rate=3e-3,
+            warmup_epochs=1.0,
+            early_stopping_patience=0,
+            max_minutes=5,
+        ),
+    )
+
+
 def gpu() -> Config:
     """A full run on GPU: wider net, bigger patches, mixed precision and XLA."""
     return Config(
@@ -99,7 +115,7 @@ def gpu() -> Config:
     )
 
 
-PRESETS = {"default": default, "smoke": smoke, "gpu": gpu}
+PRESETS = {"default": default, "smoke": smoke, "demo": demo, "gpu": gpu}
 
 
 def _convert(text: str, annotation):

