@@ -145,11 +145,11 @@ def plot_history(history: list[dict], path: str, size=(720, 300)) -> None:
 
 
 def _table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header) if any(header) else ""
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
 def write_html_report(path: str, *, title: str, facts: dict, metrics: dict,
