@@ -35,6 +35,7 @@ import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord framing, with CRC checks
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -43,7 +44,7 @@ from PIL import Image, PngImagePlugin
 from pipelines import profiles
 from pipelines.flags import add_argument_once
 from pipelines.model_handler import KerasSegmentationHandler
-from pipelines.outputs import read_bytes, write_atomically
+from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.pairing import Reject
 from segmodel.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 from segmodel.report import palette
@@ -241,6 +242,13 @@ class WriteOutputs(beam.DoFn):
 
 def read_matched(readable, root: str):
     relative = safe_relative(readable.metadata.path, root)
+    if relative is not None and escapes_root(readable.metadata.path, root):
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            Reject("symlink_outside_input", "symlink to a file outside the input folder",
+                   relative, readable.metadata.path),
+        )  # fmt: skip
+        return
     if relative is None:
         yield beam.pvalue.TaggedOutput(
             "rejects",
@@ -267,13 +275,71 @@ def parse_record(serialized: bytes):
     return relative, feature[features.IMAGE_ENCODED].bytes_list.value[0]
 
 
+def read_tfrecord_file(metadata):
+    """Every record of one shard as (relative name, image bytes); a truncated or corrupt shard
+    ends in one reject naming the file and the record, after the records before the damage."""
+    path = metadata.path
+    count = 0
+    try:
+        with FileSystems.open(path) as f:  # .gz shards are decompressed by extension
+            while (record := _TFRecordUtil.read_record(f)) is not None:
+                count += 1
+                try:
+                    yield parse_record(record)
+                except Exception as e:
+                    yield beam.pvalue.TaggedOutput(
+                        "rejects",
+                        Reject("bad_record", f"{path}: record {count} is not one of our "
+                               f"examples ({type(e).__name__})", f"{path}#{count}"),
+                    )  # fmt: skip
+    except (ValueError, OSError) as e:
+        detail = str(e).split(":")[0][:120]  # Beam's message carries a hex dump; keep the gist
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            Reject("corrupt_tfrecord", f"{path}: unreadable after record {count}: {detail}",
+                   f"{path}#{count + 1}"),
+        )  # fmt: skip
+
+
+def failed_batch_rejects(failure):
+    """RunInference's (batch, exception) → one Reject per image of the batch."""
+    batch, error = failure
+    for relative, _ in batch:
+        Metrics.counter(NAMESPACE, "rejected_inference_failed").inc()
+        yield Reject("inference_failed", f"{type(error).__name__}: {str(error)[:200]}",
+                     relative, relative)  # fmt: skip
+
+
+def check_model_is_safe(model_dir: str, unsafe: bool) -> None:
+    """Refuses, in the launcher, a model.keras whose config holds Lambda layers or other
+    embedded Python, unless --unsafe_model. (Workers load with Keras safe mode anyway; this
+    gives one clear message instead of a worker traceback.)"""
+    import zipfile
+
+    path = f"{model_dir.rstrip('/')}/model.keras"
+    try:
+        with FileSystems.open(path) as f, zipfile.ZipFile(io.BytesIO(f.read())) as archive:
+            config = archive.read("config.json").decode("utf-8")
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable .keras model ({e})") from None
+    if unsafe:
+        return
+    for marker in ('"class_name": "Lambda"', '"__lambda__"', '"class_name": "function"'):
+        if marker in config:
+            raise ValueError(
+                f"{path}: the model holds executable code ({marker.split(':')[-1].strip()}); "
+                "refusing to load it. Pass --unsafe_model only for a model you trust."
+            )
+
+
 class SegmentImages(beam.PTransform):
     """(relative path, encoded bytes) → {predictions: records, rejects: Rejects}."""
 
-    def __init__(self, metadata: dict, options: InferOptions):
+    def __init__(self, metadata: dict, options: InferOptions, handler=None):
         super().__init__()
         self._metadata = metadata
         self._o = options
+        self._handler = handler  # tests inject a faulty one
 
     def expand(self, inputs):
         o = self._o
@@ -281,7 +347,8 @@ class SegmentImages(beam.PTransform):
             DecodeInputs(self._metadata, o.output_dir, o.max_pixels, o.skip_existing)
         ).with_outputs("rejects", "skipped", main="images")
         handler = KeyedModelHandler(
-            KerasSegmentationHandler(
+            self._handler
+            or KerasSegmentationHandler(
                 o.model_dir,
                 tile_size=o.tile_size,
                 tile_overlap=o.tile_overlap,
@@ -290,14 +357,19 @@ class SegmentImages(beam.PTransform):
                 unsafe=o.unsafe_model,
             )
         )
-        written = (
-            decoded.images
-            | "Predict" >> RunInference(handler)
-            | "WriteOutputs"
-            >> beam.ParDo(WriteOutputs(self._metadata, o.output_dir, o.save_probabilities))
+        # A batch whose inference raises becomes rejects (one per image), not a failed job.
+        predicted, failed = decoded.images | "Predict" >> RunInference(
+            handler
+        ).with_exception_handling(use_subprocess=False)
+        written = predicted | "WriteOutputs" >> beam.ParDo(
+            WriteOutputs(self._metadata, o.output_dir, o.save_probabilities)
+        )
+        inference_rejects = failed.failed_inferences | "FailedToRejects" >> beam.FlatMap(
+            failed_batch_rejects
         )
         predictions = (written, decoded.skipped) | "AllPredictions" >> beam.Flatten()
-        return {"predictions": predictions, "rejects": decoded.rejects}
+        rejects = (decoded.rejects, inference_rejects) | "SegmentRejects" >> beam.Flatten()
+        return {"predictions": predictions, "rejects": rejects}
 
 
 def finalize(_, output_dir, metadata, start, inputs, prediction_files, reject_files,
@@ -342,10 +414,18 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
         )
         files, read_rejects = read.files, read.rejects
     else:
-        records = pipeline | "ReadRecords" >> beam.io.ReadFromTFRecord(o.input_tfrecords)
-        inputs_count = records | "CountInputs" >> beam.combiners.Count.Globally()
-        files = records | "ParseRecords" >> beam.Map(parse_record)
-        read_rejects = pipeline | "NoReadRejects" >> beam.Create([])
+        read = (
+            pipeline
+            | "MatchShards" >> fileio.MatchFiles(o.input_tfrecords)
+            | "DistributeShards" >> beam.Reshuffle()
+            | "ReadShards" >> beam.FlatMap(read_tfrecord_file).with_outputs("rejects", main="files")
+        )
+        files, read_rejects = read.files, read.rejects
+        inputs_count = (
+            (files, read_rejects)
+            | "FlattenRead" >> beam.Flatten()
+            | "CountInputs" >> beam.combiners.Count.Globally()
+        )
     segmented = files | "Segment" >> SegmentImages(metadata, o)
     rejects = (read_rejects, segmented["rejects"]) | "AllRejects" >> beam.Flatten()
     predictions = segmented["predictions"]
@@ -421,6 +501,8 @@ def run(argv=None, test_pipeline=None) -> dict:
     if not 0 <= o.tile_overlap < o.tile_size:
         raise ValueError("need 0 <= --tile_overlap < --tile_size")
     metadata = load_metadata(o.model_dir)
+    check_model_is_safe(o.model_dir, o.unsafe_model)
+    check_writable(o.output_dir)
     metadata = {
         k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")
     }

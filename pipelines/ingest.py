@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -28,7 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import masks, pairing, profiles, shard_writer
 from pipelines.dataset_stats import DatasetStatsFn
 from pipelines.flags import add_argument_once
-from pipelines.outputs import read_bytes, write_atomically
+from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.records import RecordSpec, encode_pair
 from segmodel.features import SCHEMA_VERSION
 from segmodel.image_io import DEFAULT_MAX_PIXELS
@@ -182,6 +183,18 @@ def key_file(metadata, role: str, root: str, suffix: str):
     if pairing.is_hidden(path, root):
         return
     key, extension = pairing.relative_key(path, root, suffix if role == pairing.MASK else "")
+    if escapes_root(path, root):
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            pairing.Reject(
+                "symlink_outside_input",
+                f"symlink to {os.path.realpath(path)}, outside {root}",
+                key,
+                path if role == pairing.IMAGE else None,
+                path if role == pairing.MASK else None,
+            ),
+        )
+        return
     if not pairing.is_supported(extension):
         yield beam.pvalue.TaggedOutput(
             "rejects",
@@ -528,6 +541,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     _parse_args(argv)  # --help and unknown-value errors before anything starts
     options = PipelineOptions(profiles.apply_profile(argv))
     config = IngestConfig.from_options(options.view_as(IngestOptions))
+    check_writable(config.output_dir)
     start = time.time()
     if test_pipeline is not None:
         build_pipeline(test_pipeline, config, _options_used(options.view_as(IngestOptions)))

@@ -9,6 +9,7 @@ appears whole anyway).
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -31,3 +32,27 @@ def write_atomically(path: str, data: bytes) -> None:
 def read_bytes(path: str) -> bytes:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
+
+
+def check_writable(output_dir: str) -> None:
+    """Fails fast, naming the folder, when outputs cannot be written there (read-only, not a
+    folder, disk full): better than a worker failing half way through."""
+    probe = FileSystems.join(output_dir, f".write-test-{uuid.uuid4().hex}")
+    try:
+        if "://" not in output_dir:
+            os.makedirs(output_dir, exist_ok=True)
+        with FileSystems.create(probe, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as e:
+        raise ValueError(f"--output_dir {output_dir}: cannot write there ({e})") from None
+
+
+def escapes_root(path: str, root: str) -> bool:
+    """True for a local symlink whose target lies outside `root` (other filesystems have no
+    symlinks). Reading it would let a crafted input folder pull in arbitrary files."""
+    if "://" in path or not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    base = os.path.realpath(root)
+    return os.path.commonpath([target, base]) != base

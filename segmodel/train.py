@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -45,9 +46,26 @@ def _atomic_save(model: keras.Model, path: str) -> None:
     os.replace(temp, path)
 
 
+def _link_atomically(source: str, target: str) -> None:
+    """target becomes the same file as source (hard link; a copy where links are refused)."""
+    temp = f"{target}.tmp"
+    if os.path.exists(temp):
+        os.remove(temp)
+    try:
+        os.link(source, temp)
+    except OSError:
+        shutil.copyfile(source, temp)
+    os.replace(temp, target)
+
+
 class RunState(keras.callbacks.Callback):
-    """Per epoch, atomically: last.keras, best.keras when the monitored score improves,
-    state.json (the commit point for resume) and history.csv."""
+    """Per epoch: a numbered checkpoint, best.keras when the monitored score improves, then
+    state.json — the commit point, naming the checkpoint that matches it — then last.keras
+    (a hard link to that checkpoint) and history.csv.
+
+    A kill at any moment leaves state.json and the checkpoint it names consistent: resume
+    loads exactly the model and optimizer step that state.json describes.
+    """
 
     def __init__(self, workdir: str, monitor: str, state: dict):
         super().__init__()
@@ -59,16 +77,24 @@ class RunState(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         score = logs.get(self.monitor)
-        _atomic_save(self.model, os.path.join(self.workdir, "last.keras"))
+        checkpoint = f"epoch-{epoch + 1:04d}.keras"
+        _atomic_save(self.model, os.path.join(self.workdir, checkpoint))
         if score is not None and (self.state["best"] is None or score > self.state["best"]):
             _atomic_save(self.model, os.path.join(self.workdir, "best.keras"))
             self.state.update(best=score, best_epoch=epoch + 1)
         self.state["history"].append({"epoch": epoch + 1, **logs})
         self.state.update(
             epochs_done=epoch + 1,
+            checkpoint=checkpoint,
             optimizer_iterations=int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
         )
         _atomic_json(os.path.join(self.workdir, "state.json"), self.state)
+        _link_atomically(
+            os.path.join(self.workdir, checkpoint), os.path.join(self.workdir, "last.keras")
+        )
+        for name in os.listdir(self.workdir):  # older checkpoints, and orphans of a killed run
+            if name.startswith("epoch-") and name.endswith(".keras") and name != checkpoint:
+                os.remove(os.path.join(self.workdir, name))
         self._write_csv()
 
     def _write_csv(self):
@@ -93,6 +119,22 @@ class TimeBudget(keras.callbacks.Callback):
         if time.time() >= self.deadline:
             print(f"Time budget reached after epoch {epoch + 1}; stopping.", flush=True)
             self.model.stop_training = True
+
+
+def _corrupt_shards(data_dir: str, manifest: dict) -> str:
+    """Names the shards of data_dir that cannot be read to the end."""
+    from segmodel.manifest import shard_paths
+
+    bad = []
+    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
+    for split in manifest["splits"]:
+        for path in shard_paths(data_dir, manifest, split):
+            try:
+                for _ in tf.data.TFRecordDataset(path, compression_type=compression):
+                    pass
+            except tf.errors.DataLossError:
+                bad.append(path)
+    return ", ".join(bad) or f"a shard in {data_dir}"
 
 
 def _strategy():
@@ -134,12 +176,15 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     manifest = load_manifest(data_dir)
     state_path = os.path.join(workdir, "state.json")
     last_path = os.path.join(workdir, "last.keras")
-    resuming = os.path.exists(state_path) and os.path.exists(last_path)
+    resuming = os.path.exists(state_path)
     if resuming:
         with open(os.path.join(workdir, "config.json")) as f:
             cfg = config_lib.override(config_lib.from_dict(json.load(f)), list(overrides))
         with open(state_path) as f:
             state = json.load(f)
+        last_path = os.path.join(workdir, state.get("checkpoint", "last.keras"))
+        if not os.path.exists(last_path):
+            raise ValueError(f"{state_path} names {last_path}, which is missing; cannot resume")
     else:
         cfg = config_lib.resolve(preset, list(overrides))
         state = {"epochs_done": 0, "best": None, "best_epoch": None, "history": [],
@@ -195,16 +240,23 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
         callbacks.append(TimeBudget(cfg.train.max_minutes))
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), profile_batch=0))
     start = time.time()
-    model.fit(
-        train_ds,
-        epochs=cfg.train.epochs,
-        initial_epoch=state["epochs_done"],
-        steps_per_epoch=steps,
-        validation_data=val_ds,
-        validation_steps=val_steps if val_ds is not None else None,
-        callbacks=callbacks,
-        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
-    )
+    try:
+        model.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=state["epochs_done"],
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            validation_steps=val_steps if val_ds is not None else None,
+            callbacks=callbacks,
+            verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        )
+    except tf.errors.DataLossError:
+        # TensorFlow's message does not say which file; find it, then stop with one clear line.
+        raise ValueError(
+            f"{_corrupt_shards(data_dir, manifest)}: truncated or corrupt; re-run ingest to "
+            f"rewrite the shards. Training resumes from epoch {state['epochs_done']}."
+        ) from None
     print(
         f"Trained to epoch {state['epochs_done']} in {time.time() - start:.0f}s; best {monitor} "
         f"{state['best']:.4f} at epoch {state['best_epoch']}. Run folder: {workdir}"

@@ -126,3 +126,6 @@ def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     assert [h["epoch"] for h in final["history"]] == list(range(1, done + 1))  # no gaps, no repeats
     assert final["optimizer_iterations"] == done * 3
     assert not list(workdir.glob("*.tmp*"))
+    # one numbered checkpoint left, the one state.json names, and last.keras is that file
+    assert [p.name for p in workdir.glob("epoch-*.keras")] == [final["checkpoint"]]
+    assert (workdir / "last.keras").samefile(workdir / final["checkpoint"])
