@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import os
 import posixpath
 import re
@@ -43,13 +42,13 @@ from PIL import Image, PngImagePlugin
 
 from pipelines import profiles
 from pipelines.flags import add_argument_once
+from pipelines.launch import cli_main, execute
 from pipelines.model_handler import KerasSegmentationHandler
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.pairing import Reject
 from segmodel.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 from segmodel.report import palette
 
-_LOG = logging.getLogger(__name__)
 NAMESPACE = "infer"
 SUMMARY_NAME = "run_summary.json"
 
@@ -507,12 +506,7 @@ def run(argv=None, test_pipeline=None) -> dict:
         k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")
     }
     start = time.time()
-    if test_pipeline is not None:
-        build_pipeline(test_pipeline, o, metadata, start)
-        test_pipeline.run().wait_until_finish()
-    else:
-        with beam.Pipeline(options=options) as pipeline:
-            build_pipeline(pipeline, o, metadata, start)
+    execute(options, lambda p: build_pipeline(p, o, metadata, start), test_pipeline)
     summary = json.loads(read_bytes(FileSystems.join(o.output_dir, SUMMARY_NAME)))
     ok = summary["inputs"] == summary["predictions"] + summary["rejects"]
     print(
@@ -525,13 +519,7 @@ def run(argv=None, test_pipeline=None) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run(argv)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return cli_main(run, argv)
 
 
 if __name__ == "__main__":

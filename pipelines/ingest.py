@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import sys
 import time
@@ -29,13 +28,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import masks, pairing, profiles, shard_writer
 from pipelines.dataset_stats import DatasetStatsFn
 from pipelines.flags import add_argument_once
+from pipelines.launch import cli_main, execute
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.records import RecordSpec, encode_pair
 from segmodel.features import SCHEMA_VERSION
 from segmodel.image_io import DEFAULT_MAX_PIXELS
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
-_LOG = logging.getLogger(__name__)
 COUNTER_NAMESPACE = "ingest"
 
 
@@ -543,25 +542,15 @@ def run(argv=None, test_pipeline=None) -> dict:
     config = IngestConfig.from_options(options.view_as(IngestOptions))
     check_writable(config.output_dir)
     start = time.time()
-    if test_pipeline is not None:
-        build_pipeline(test_pipeline, config, _options_used(options.view_as(IngestOptions)))
-        test_pipeline.run().wait_until_finish()
-    else:
-        with beam.Pipeline(options=options) as pipeline:
-            build_pipeline(pipeline, config, _options_used(options.view_as(IngestOptions)))
+    used = _options_used(options.view_as(IngestOptions))
+    execute(options, lambda p: build_pipeline(p, config, used), test_pipeline)
     manifest = json.loads(read_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME)))
     print_summary(manifest, config.output_dir, time.time() - start)
     return manifest
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run(argv)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return cli_main(run, argv)
 
 
 if __name__ == "__main__":
