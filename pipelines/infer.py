@@ -19,7 +19,6 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -42,7 +41,7 @@ from PIL import Image, PngImagePlugin
 
 from pipelines import profiles
 from pipelines.flags import add_argument_once
-from pipelines.launch import cli_main, execute
+from pipelines.launch import cli_main, execute, parse_own_flags
 from pipelines.model_handler import KerasSegmentationHandler
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.pairing import Reject
@@ -469,18 +468,14 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
+    return parse_own_flags(
+        argv,
+        InferOptions,
         prog="python -m pipelines.infer",
-        description=__doc__.split("\n\n")[0]
-        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
-        epilog="Example: segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
+        doc=__doc__,
+        example="segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
         "--output_dir out/pred --skip_existing --direct_num_workers 2",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    InferOptions._add_argparse_args(parser)
-    parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE,
-                        help="Launch profile from runners/ or a YAML path.")  # fmt: skip
-    return parser.parse_known_args(argv)
 
 
 def run(argv=None, test_pipeline=None) -> dict:

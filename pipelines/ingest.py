@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import masks, pairing, profiles, shard_writer
 from pipelines.dataset_stats import DatasetStatsFn
 from pipelines.flags import add_argument_once
-from pipelines.launch import cli_main, execute
+from pipelines.launch import cli_main, execute, parse_own_flags
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.records import RecordSpec, encode_pair
 from segmodel.features import SCHEMA_VERSION
@@ -182,29 +182,17 @@ def key_file(metadata, role: str, root: str, suffix: str):
     if pairing.is_hidden(path, root):
         return
     key, extension = pairing.relative_key(path, root, suffix if role == pairing.MASK else "")
+    problem = None
     if escapes_root(path, root):
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            pairing.Reject(
-                "symlink_outside_input",
-                f"symlink to {os.path.realpath(path)}, outside {root}",
-                key,
-                path if role == pairing.IMAGE else None,
-                path if role == pairing.MASK else None,
-            ),
+        problem = ("symlink_outside_input", f"symlink to {os.path.realpath(path)}, outside {root}")
+    elif not pairing.is_supported(extension):
+        problem = (
+            "unsupported_extension",
+            f"{extension or 'no extension'} is not an image type we read",
         )
-        return
-    if not pairing.is_supported(extension):
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            pairing.Reject(
-                "unsupported_extension",
-                f"{extension or 'no extension'} is not an image type we read",
-                key,
-                path if role == pairing.IMAGE else None,
-                path if role == pairing.MASK else None,
-            ),
-        )
+    if problem:
+        image, mask = (path, None) if role == pairing.IMAGE else (None, path)
+        yield beam.pvalue.TaggedOutput("rejects", pairing.Reject(*problem, key, image, mask))
         return
     yield key, (role, pairing.relative_path(path, root), metadata.size_in_bytes)
 
@@ -511,22 +499,14 @@ def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> 
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
+    return parse_own_flags(
+        argv,
+        IngestOptions,
         prog="python -m pipelines.ingest",
-        description=__doc__.split("\n\n")[0]
-        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
-        epilog="Example: segscale ingest --images_dir data/images --masks_dir data/masks "
+        doc=__doc__,
+        example="segscale ingest --images_dir data/images --masks_dir data/masks "
         "--output_dir out/data --num_classes 3 --class_names bg,cell,debris --direct_num_workers 2",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    IngestOptions._add_argparse_args(parser)
-    parser.add_argument(
-        "--profile",
-        default=profiles.DEFAULT_PROFILE,
-        help="Launch profile from runners/ (local, inprocess, ...) or a YAML path; "
-        "command-line flags override it.",
-    )
-    return parser.parse_known_args(argv)
 
 
 def run(argv=None, test_pipeline=None) -> dict:
