@@ -221,6 +221,9 @@ class EncodeAndWrite(beam.DoFn):
         self._temp_dir = temp_dir
         self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
 
+    def setup(self):
+        self._done = 0
+
     def start_bundle(self):
         self._writer = shard_writer.PieceWriter(self._temp_dir)
 
@@ -243,6 +246,10 @@ class EncodeAndWrite(beam.DoFn):
         record, stats = result
         self._writer.write(pair.split, pair.key, record, num_shards)
         self._accepted.inc()
+        self._done += 1
+        if self._done % 1000 == 0:  # progress on long runs (worker output reaches the console)
+            print(f"[ingest pid {os.getpid()}] {self._done} records written", file=sys.stderr,
+                  flush=True)  # fmt: skip
         yield beam.pvalue.TaggedOutput("stats", stats)
 
     def finish_bundle(self):

@@ -144,18 +144,25 @@ def _strategy():
     return tf.distribute.get_strategy()
 
 
-def compile_model(model, cfg: config_lib.Config, manifest: dict, steps_per_epoch: int):
-    num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
+def learning_rate_schedule(cfg: config_lib.Config, steps_per_epoch: int):
+    """Cosine decay over the whole run after a linear warm-up. A function of the optimizer step
+    only, so a resumed run (even with more epochs) continues the curve where it left off."""
     t = cfg.train
     total = max(1, t.epochs * steps_per_epoch)
     warmup = min(int(t.warmup_epochs * steps_per_epoch), total - 1)
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=t.learning_rate * 0.01 if warmup else t.learning_rate,
         decay_steps=max(1, total - warmup),
         alpha=0.01,
         warmup_target=t.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
+
+
+def compile_model(model, cfg: config_lib.Config, manifest: dict, steps_per_epoch: int):
+    num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
+    t = cfg.train
+    schedule = learning_rate_schedule(cfg, steps_per_epoch)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=t.weight_decay),
         loss=SegmentationLoss(
@@ -205,6 +212,9 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     with _strategy().scope():
         if resuming:
             model = keras.models.load_model(last_path)
+            # --set train.epochs=N on resume stretches the schedule instead of leaving the
+            # learning rate at the floor of the old one.
+            model.optimizer.learning_rate = learning_rate_schedule(cfg, steps)
             print(
                 f"Resuming {workdir} after epoch {state['epochs_done']} "
                 f"(optimizer step {int(model.optimizer.iterations.numpy())})",

@@ -129,3 +129,15 @@ def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     # one numbered checkpoint left, the one state.json names, and last.keras is that file
     assert [p.name for p in workdir.glob("epoch-*.keras")] == [final["checkpoint"]]
     assert (workdir / "last.keras").samefile(workdir / final["checkpoint"])
+
+
+def test_resuming_with_more_epochs_stretches_the_learning_rate_schedule(ingested_dir, tmp_path):
+    from segmodel import train
+
+    args = (str(ingested_dir), str(tmp_path / "run"), "smoke")
+    first = train.train(*args, ["train.epochs=2", "train.steps_per_epoch=2"], verbose=0)
+    floor = first["history"][-1]["learning_rate"]
+    longer = train.train(*args, ["train.epochs=6"], verbose=0)
+    assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4, 5, 6]
+    # epoch 3 of 6 is mid-curve, far above the 2-epoch schedule's floor
+    assert longer["history"][2]["learning_rate"] > 10 * floor
