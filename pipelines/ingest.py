@@ -172,11 +172,15 @@ class IngestConfig:
 # --- per-element functions -------------------------------------------------------------------
 
 
-def key_file(metadata, role: str, root: str, suffix: str):
-    """FileMetadata → (key, (role, relative path, size)), or a Reject for an unsupported type.
+_ROLES = (pairing.IMAGE, pairing.MASK)
 
-    Relative rather than full paths: the local runner holds every listed file in memory during
-    the pairing shuffle, so the smaller each entry, the flatter memory stays.
+
+def key_file(metadata, role: str, root: str, suffix: str):
+    """FileMetadata → (key, (role 0|1, name tail, size)), or a Reject for an unsupported type.
+
+    The tail is what follows the key in the relative path (".png", "_mask.png"): the local
+    runner holds every listed file in memory during the pairing shuffle, so the smaller each
+    entry, the flatter memory stays. classify_group rebuilds the full paths.
     """
     path = metadata.path
     if pairing.is_hidden(path, root):
@@ -194,13 +198,39 @@ def key_file(metadata, role: str, root: str, suffix: str):
         image, mask = (path, None) if role == pairing.IMAGE else (None, path)
         yield beam.pvalue.TaggedOutput("rejects", pairing.Reject(*problem, key, image, mask))
         return
-    yield key, (role, pairing.relative_path(path, root), metadata.size_in_bytes)
+    tail = pairing.relative_path(path, root)[len(key) :]
+    yield key, (_ROLES.index(role), tail, metadata.size_in_bytes)
+
+
+def listing_patterns(root: str) -> list[str]:
+    """Glob patterns that together list every file under root, one per top-level folder.
+
+    One `root/**` pattern would be listed whole by one worker, holding the entire listing in
+    memory; per-folder patterns are listed one at a time (and in parallel on a cluster). Local
+    roots only: object stores keep the single pattern (their listing is by prefix anyway).
+    """
+    root = root.rstrip("/")
+    if "://" in root or not os.path.isdir(root):
+        return [f"{root}/**"]
+    patterns = [f"{root}/*"]  # files directly in root (`*` does not cross "/")
+    with os.scandir(root) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                patterns.append(f"{root}/{glob_escape(entry.name)}/**")
+    return patterns
+
+
+def glob_escape(name: str) -> str:
+    """Escapes Beam glob characters in a literal folder name."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
 def classify_group(element, splits, images_dir: str, masks_dir: str):
     key, entries = element
-    roots = {pairing.IMAGE: images_dir, pairing.MASK: masks_dir}
-    entries = [(role, pairing.join(roots[role], rel), size) for role, rel, size in entries]
+    roots = (images_dir, masks_dir)
+    entries = [
+        (_ROLES[role], pairing.join(roots[role], key + tail), size) for role, tail, size in entries
+    ]
     result = pairing.classify(key, entries, splits)
     if isinstance(result, pairing.Reject):
         yield beam.pvalue.TaggedOutput("rejects", result)
@@ -290,7 +320,8 @@ class IngestDataset(beam.PTransform):
         ):
             listed = (
                 pbegin
-                | f"Match[{label}]" >> fileio.MatchFiles(FileSystems.join(root, "**"))
+                | f"Patterns[{label}]" >> beam.Create(listing_patterns(root))
+                | f"Match[{label}]" >> fileio.MatchAll()
                 | f"Key[{label}]"
                 >> beam.FlatMap(key_file, role, root, c.mask_suffix).with_outputs(
                     "rejects", main="keyed"
