@@ -138,11 +138,27 @@ def _append_local(temp: str, pieces: list[Piece]) -> None:
     """Local disk: the first piece becomes the shard and the others are appended to it, so the
     bytes of one piece are never copied (the whole shard, when a single bundle wrote it)."""
     os.rename(pieces[0].path, temp)
-    with open(temp, "ab") as out:
+    with open(temp, "r+b") as out:  # not "ab": copy_file_range refuses O_APPEND targets
+        out.seek(0, os.SEEK_END)
         for piece in pieces[1:]:
             with open(piece.path, "rb") as f:
-                shutil.copyfileobj(f, out, _COPY_CHUNK)
+                _copy_to_end(f, out)
             os.remove(piece.path)
+
+
+def _copy_to_end(source, target) -> None:
+    """Appends source to target; in the kernel (copy_file_range) where it can, so the bytes
+    never pass through Python."""
+    target.flush()
+    remaining = os.fstat(source.fileno()).st_size
+    try:
+        while remaining > 0:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
+            if copied == 0:
+                break
+            remaining -= copied
+    except (AttributeError, OSError):  # not Linux, or a filesystem without it
+        shutil.copyfileobj(source, target, _COPY_CHUNK)
 
 
 def write_empty_shard(output_dir: str, name: str, compression: str) -> None:

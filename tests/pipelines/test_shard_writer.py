@@ -43,3 +43,15 @@ def test_pieces_merge_into_readable_shards(tmp_path):
     assert sorted(read) == sorted(r for _, _, r in records)
     assert list(temp.iterdir()) == []  # pieces removed once merged
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_local_assembly_renames_the_first_piece_and_appends_the_rest(tmp_path):
+    pieces = []
+    for i, size in enumerate((1000, 3_000_000, 7)):
+        path = tmp_path / f"p{i}.piece"
+        path.write_bytes(bytes([65 + i]) * size)
+        pieces.append(shard_writer.Piece(str(path), 1, size))
+    shard_writer._append_local(str(tmp_path / "shard"), pieces)
+    data = (tmp_path / "shard").read_bytes()
+    assert data == b"A" * 1000 + b"B" * 3_000_000 + b"C" * 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard"]  # pieces consumed
