@@ -68,7 +68,13 @@ class InferOptions(PipelineOptions):
         parser.add_argument(
             "--batch_size", type=int, default=8, help="Max images (or tiles) per model call."
         )
-        parser.add_argument("--min_batch_size", type=int, default=1, help="Min batch Beam forms.")
+        parser.add_argument(
+            "--min_batch_size",
+            type=int,
+            default=0,
+            help="Smallest batch Beam forms (0: --batch_size). Beam's BatchElements otherwise "
+            "starts at this size and ramps up, which wastes the first minutes of a batch job.",
+        )
         parser.add_argument(
             "--tile_size", type=int, default=512, help="Larger images are segmented tile by tile."
         )
@@ -350,7 +356,7 @@ class SegmentImages(beam.PTransform):
                 o.model_dir,
                 tile_size=o.tile_size,
                 tile_overlap=o.tile_overlap,
-                min_batch_size=o.min_batch_size,
+                min_batch_size=o.min_batch_size or o.batch_size,
                 max_batch_size=o.batch_size,
                 unsafe=o.unsafe_model,
             )
@@ -490,6 +496,8 @@ def run(argv=None, test_pipeline=None) -> dict:
         raise ValueError("--model_dir and --output_dir are required")
     if bool(o.input_pattern) == bool(o.input_tfrecords):
         raise ValueError("give exactly one of --input_pattern and --input_tfrecords")
+    if not o.min_batch_size:
+        o.min_batch_size = o.batch_size
     if o.batch_size < 1 or o.min_batch_size < 1 or o.min_batch_size > o.batch_size:
         raise ValueError("need 1 <= --min_batch_size <= --batch_size")
     if not 0 <= o.tile_overlap < o.tile_size:
