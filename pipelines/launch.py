@@ -32,6 +32,10 @@ def cli_main(run, argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, permissions, vanished storage: say which file, once
+        first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        print(f"error: {first}", file=sys.stderr)
+        return 2
     return 0
 
 

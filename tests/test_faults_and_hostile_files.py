@@ -139,3 +139,33 @@ def test_no_shell_and_no_unpickling_of_inputs():
         text = path.read_text()
         for banned in ("shell=True", "pickle.load", "allow_pickle=True", "eval(", "exec("):
             assert banned not in text, f"{path.name} uses {banned}"
+
+
+def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
+    tmp_path, exported_model, monkeypatch, capsys
+):
+    import errno
+
+    images = tmp_path / "in"
+    for i in range(6):
+        write(str(images / f"img{i}.png"), encode(random_pair(i, 20, 20)[0]))
+    real = infer.write_atomically
+    calls = []
+
+    def fills_up(path, data):
+        calls.append(path)
+        if len(calls) > 3:  # the disk is full after three masks
+            raise OSError(f"could not write {path}: {os.strerror(errno.ENOSPC)}")
+        real(path, data)
+
+    monkeypatch.setattr(infer, "write_atomically", fills_up)
+    out = tmp_path / "out"
+    code = infer.main([f"--model_dir={exported_model}", f"--input_pattern={images}/*.png",
+                       f"--output_dir={out}", "--batch_size=1", "--profile=inprocess"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(out / "masks") in err
+    assert len(err.strip().splitlines()) == 1  # one line, not a traceback
+    assert not (out / "run_summary.json").exists() and not list(out.glob("predictions-*"))
+    for mask in (out / "masks").glob("*.png"):
+        Image.open(mask).load()  # what was written is whole
