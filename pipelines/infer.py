@@ -53,6 +53,8 @@ SUMMARY_NAME = "run_summary.json"
 
 
 class InferOptions(PipelineOptions):
+    """The inference pipeline's own flags (runner flags come from --profile or Beam's options)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--model_dir", help="Export folder (model.keras + metadata.json).")
@@ -402,6 +404,19 @@ def finalize(_, output_dir, metadata, start, inputs, prediction_files, reject_fi
     return summary
 
 
+@beam.ptransform_fn
+def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites in CamelCase)
+    """dicts → `prefix-SSSSS-of-NNNNN.jsonl`; returns the written file names."""
+    return (
+        records
+        | "ToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False))
+        | "Write"
+        >> beam.io.WriteToText(
+            prefix, file_name_suffix=".jsonl", compression_type=CompressionTypes.UNCOMPRESSED
+        )
+    )
+
+
 def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float):
     o = options
     if o.input_pattern:
@@ -434,25 +449,11 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
     rejects = (read_rejects, segmented["rejects"]) | "AllRejects" >> beam.Flatten()
     predictions = segmented["predictions"]
     out = o.output_dir.rstrip("/")
-    prediction_files = (
-        predictions
-        | "PredictionsToJson" >> beam.Map(json.dumps)
-        | "WritePredictions"
-        >> beam.io.WriteToText(
-            f"{out}/predictions",
-            file_name_suffix=".jsonl",
-            compression_type=CompressionTypes.UNCOMPRESSED,
-        )  # fmt: skip
-    )
+    prediction_files = predictions | "WritePredictions" >> WriteJsonLines(f"{out}/predictions")
     reject_files = (
         rejects
-        | "RejectsToJson" >> beam.Map(lambda r: json.dumps(r.to_json_dict()))
-        | "WriteRejects"
-        >> beam.io.WriteToText(
-            f"{out}/rejects",
-            file_name_suffix=".jsonl",
-            compression_type=CompressionTypes.UNCOMPRESSED,
-        )  # fmt: skip
+        | "RejectsToDicts" >> beam.Map(lambda r: r.to_json_dict())
+        | "WriteRejects" >> WriteJsonLines(f"{out}/rejects")
     )
     side = beam.pvalue
     (
