@@ -31,8 +31,6 @@ PYTHON = sys.executable
 
 
 def make_model(model_dir: str) -> None:
-    import numpy as np
-
     from segmodel import config, unet
 
     os.makedirs(model_dir, exist_ok=True)
@@ -42,7 +40,6 @@ def make_model(model_dir: str) -> None:
             "normalization": {"mean": [120.0] * 3, "std": [60.0] * 3}}  # fmt: skip
     with open(os.path.join(model_dir, "metadata.json"), "w") as f:
         json.dump(meta, f)
-    del np
 
 
 def make_images(folder: str, count: int) -> None:

@@ -77,7 +77,7 @@ _VALUES = np.arange(256, dtype=np.int64)
 _SQUARES = _VALUES**2
 
 
-def _decode(role: str, data: bytes, pair: Pair, spec: RecordSpec):
+def _decode(role: str, data: bytes, spec: RecordSpec):
     try:
         if role == "image":
             return read_image(data, max_pixels=spec.max_pixels)
@@ -102,8 +102,8 @@ def encode_pair(
       (serialized tf.train.Example, PairStats), or a Reject naming the files and the problem.
     """
     try:
-        image = _decode("image", image_bytes, pair, spec)
-        raw_mask = _decode("mask", mask_bytes, pair, spec)
+        image = _decode("image", image_bytes, spec)
+        raw_mask = _decode("mask", mask_bytes, spec)
         if raw_mask.shape[:2] != (image.height, image.width):
             raise _RejectError(
                 "size_mismatch",
