@@ -19,14 +19,15 @@ import time
 import uuid
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import masks, pairing, profiles, shard_writer
-from pipelines.dataset_stats import DatasetStatsFn
+from pipelines.bundle_report import BundleReport, merge_reports
+from pipelines.dataset_stats import DatasetStatsFn, summarize
 from pipelines.flags import add_argument_once
 from pipelines.launch import cli_main, execute, parse_own_flags
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
@@ -176,15 +177,15 @@ _ROLES = (pairing.IMAGE, pairing.MASK)
 
 
 def key_file(metadata, role: str, root: str, suffix: str):
-    """FileMetadata → (key, (role 0|1, name tail, size)), or a Reject for an unsupported type.
+    """FileMetadata → (key, (role 0|1, name tail, size)), a Reject, or None for a hidden file.
 
     The tail is what follows the key in the relative path (".png", "_mask.png"): the local
     runner holds every listed file in memory during the pairing shuffle, so the smaller each
-    entry, the flatter memory stays. classify_group rebuilds the full paths.
+    entry, the flatter memory stays. pair_group rebuilds the full paths.
     """
     path = metadata.path
     if pairing.is_hidden(path, root):
-        return
+        return None
     key, extension = pairing.relative_key(path, root, suffix if role == pairing.MASK else "")
     problem = None
     if escapes_root(path, root):
@@ -196,18 +197,17 @@ def key_file(metadata, role: str, root: str, suffix: str):
         )
     if problem:
         image, mask = (path, None) if role == pairing.IMAGE else (None, path)
-        yield beam.pvalue.TaggedOutput("rejects", pairing.Reject(*problem, key, image, mask))
-        return
+        return pairing.Reject(*problem, key, image, mask)
     tail = pairing.relative_path(path, root)[len(key) :]
-    yield key, (_ROLES.index(role), tail, metadata.size_in_bytes)
+    return key, (_ROLES.index(role), tail, metadata.size_in_bytes)
 
 
 def listing_patterns(root: str) -> list[str]:
     """Glob patterns that together list every file under root, one per top-level folder.
 
-    One `root/**` pattern would be listed whole by one worker, holding the entire listing in
-    memory; per-folder patterns are listed one at a time (and in parallel on a cluster). Local
-    roots only: object stores keep the single pattern (their listing is by prefix anyway).
+    One `root/**` pattern would be listed whole by one worker; per-folder patterns spread the
+    listing over the workers. Local roots only: object stores keep the single pattern (their
+    listing is by prefix anyway).
     """
     root = root.rstrip("/")
     if "://" in root or not os.path.isdir(root):
@@ -225,75 +225,133 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
-def classify_group(element, splits, images_dir: str, masks_dir: str):
+def pair_group(element, splits, images_dir: str, masks_dir: str) -> pairing.Pair | pairing.Reject:
+    """(key, [(role 0|1, tail, size), ...]) → a Pair, or a Reject (unpaired, orphan, ambiguous)."""
     key, entries = element
     roots = (images_dir, masks_dir)
     entries = [
         (_ROLES[role], pairing.join(roots[role], key + tail), size) for role, tail, size in entries
     ]
-    result = pairing.classify(key, entries, splits)
-    if isinstance(result, pairing.Reject):
-        yield beam.pvalue.TaggedOutput("rejects", result)
-    else:
-        yield result
+    return pairing.classify(key, entries, splits)
 
 
-class EncodeAndWrite(beam.DoFn):
-    """Reads both files of a Pair, validates and encodes them, and appends the record to a
-    piece file; emits ((split, shard), Piece) per bundle, plus Rejects and PairStats.
+def _in_global_window(value):
+    return WindowedValue(value, 0, [GlobalWindow()])
 
-    Encoding and writing are one DoFn on purpose: as two, the runner would move every record
-    between them (and the local FnApiRunner would hold them all in memory).
+
+class _ReportingDoFn(beam.DoFn):
+    """Keeps a BundleReport and a rejects piece per bundle; emits the report (tag "reports")
+    from finish_bundle."""
+
+    def __init__(self, temp_dir: str):
+        self._temp_dir = temp_dir
+
+    def start_bundle(self):
+        self._report = BundleReport()
+        self._rejects = shard_writer.JsonLinesPiece(self._temp_dir, "rejects")
+
+    def reject(self, reject: pairing.Reject) -> None:
+        Metrics.counter(COUNTER_NAMESPACE, f"rejected_{reject.reason}").inc()
+        self._report.reasons[reject.reason] += 1
+        self._rejects.write(reject.to_json_dict())
+
+    def finish_bundle(self):
+        self._report.reject_files = self._rejects.close()
+        yield beam.pvalue.TaggedOutput("reports", _in_global_window(self._report))
+
+
+class ListFiles(_ReportingDoFn):
+    """(role, root, glob pattern) → (key, (role, tail, size)) per file to pair.
+
+    Files that cannot be paired at all (unsupported type, symlink out of the input folder) are
+    rejected here; the report carries the source bytes per split, which size the shards.
     """
 
-    def __init__(self, spec: RecordSpec, temp_dir: str):
-        self._spec = spec
-        self._temp_dir = temp_dir
+    def __init__(self, config: IngestConfig, temp_dir: str):
+        super().__init__(temp_dir)
+        self._splits = config.splits
+        self._suffix = config.mask_suffix
+
+    def process(self, element):
+        role, root, pattern = element
+        for metadata in FileSystems.match([pattern])[0].metadata_list:
+            result = key_file(metadata, role, root, self._suffix)
+            if result is None:
+                continue
+            if isinstance(result, pairing.Reject):
+                self._report.found += 1
+                self.reject(result)
+                continue
+            key, entry = result
+            self._report.split_bytes[pairing.assign_split(key, self._splits)] += entry[2]
+            yield key, entry
+
+
+class PairEncodeAndWrite(_ReportingDoFn):
+    """(key, listed files) → pairs the files, reads, validates and encodes them, and appends
+    the record to a piece file; emits ((split, shard, shard count), Piece) per bundle.
+
+    Pairing, encoding and writing are one DoFn on purpose: records go from encoding straight to
+    disk and never through the runner (the local FnApiRunner would hold them all in memory).
+    The side input is the listing's reports, whose bytes per split fix the shard counts.
+    """
+
+    def __init__(self, config: IngestConfig, temp_dir: str):
+        super().__init__(temp_dir)
+        self._config = config
         self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
 
     def setup(self):
         self._done = 0
+        self._num_shards = None
+        self._stats_fn = DatasetStatsFn(self._config.spec.num_classes)
 
     def start_bundle(self):
+        super().start_bundle()
+        self._report.stats = self._stats_fn.create_accumulator()
         self._writer = shard_writer.PieceWriter(self._temp_dir)
 
-    def process(self, pair: pairing.Pair, num_shards: dict):
+    def process(self, element, listing_reports):
+        c = self._config
+        if self._num_shards is None:  # the same for every bundle: the listing is done
+            self._num_shards = shard_counts_for(c, merge_reports(listing_reports, 1))
+        self._report.found += 1
+        pair = pair_group(element, c.splits, c.images_dir, c.masks_dir)
+        if isinstance(pair, pairing.Reject):
+            self.reject(pair)
+            return
         try:
             image_bytes = read_bytes(pair.image)
             mask_bytes = read_bytes(pair.mask)
         except Exception as e:  # vanished file, permissions, object-store error
-            yield beam.pvalue.TaggedOutput(
-                "rejects",
+            self.reject(
                 pairing.Reject(
                     "unreadable_file", f"cannot read: {e}", pair.key, pair.image, pair.mask
-                ),
+                )
             )
             return
-        result = encode_pair(pair, image_bytes, mask_bytes, self._spec)
+        result = encode_pair(pair, image_bytes, mask_bytes, c.spec)
         if isinstance(result, pairing.Reject):
-            yield beam.pvalue.TaggedOutput("rejects", result)
+            self.reject(result)
             return
         record, stats = result
-        self._writer.write(pair.split, pair.key, record, num_shards)
+        self._writer.write(pair.split, pair.key, record, self._num_shards)
+        self._stats_fn.add_input(self._report.stats, stats)
         self._accepted.inc()
         self._done += 1
         if self._done % 1000 == 0:  # progress on long runs (worker output reaches the console)
             print(f"[ingest pid {os.getpid()}] {self._done} records written", file=sys.stderr,
                   flush=True)  # fmt: skip
-        yield beam.pvalue.TaggedOutput("stats", stats)
 
     def finish_bundle(self):
         yield from self._writer.close()
+        yield from super().finish_bundle()
 
 
-def count_reject(reject: pairing.Reject) -> pairing.Reject:
-    Metrics.counter(COUNTER_NAMESPACE, f"rejected_{reject.reason}").inc()
-    return reject
-
-
-def counts_by_split(bytes_by_split: list[tuple[str, int]], num_shards, target_shard_bytes):
+def shard_counts_for(config: IngestConfig, listing: BundleReport) -> dict[str, int]:
+    """Shards per split, from the merged listing report (none for a split no key hashed to)."""
     return shard_writer.shard_counts(
-        dict(bytes_by_split), num_shards=num_shards, target_shard_bytes=target_shard_bytes
+        dict(listing.split_bytes), num_shards=config.num_shards, target_shard_bytes=config.target_shard_bytes
     )
 
 
@@ -301,9 +359,11 @@ def counts_by_split(bytes_by_split: list[tuple[str, int]], num_shards, target_sh
 
 
 class IngestDataset(beam.PTransform):
-    """Folders → shards on disk. Returns {shards, rejects, stats, found, shard_counts}.
+    """Folders → shards on disk. Returns {shards, listing_reports, pairing_reports}.
 
-    `temp_dir` holds the per-bundle pieces until each shard is assembled.
+    Three fused stages: list (and reject unusable files), pair + encode + write pieces, merge
+    pieces into shards. `temp_dir` holds the pieces (records and rejects) until the end;
+    `merge_reports` over both report collections gives the counts, rejects and statistics.
     """
 
     def __init__(self, config: IngestConfig, temp_dir: str):
@@ -313,69 +373,34 @@ class IngestDataset(beam.PTransform):
 
     def expand(self, pbegin):
         c = self._config
-        keyed, file_rejects = [], []
-        for role, root, label in (
-            (pairing.IMAGE, c.images_dir, "Images"),
-            (pairing.MASK, c.masks_dir, "Masks"),
-        ):
-            listed = (
-                pbegin
-                | f"Patterns[{label}]" >> beam.Create(listing_patterns(root))
-                | f"Match[{label}]" >> fileio.MatchAll()
-                | f"Key[{label}]"
-                >> beam.FlatMap(key_file, role, root, c.mask_suffix).with_outputs(
-                    "rejects", main="keyed"
-                )
-            )
-            keyed.append(listed.keyed)
-            file_rejects.append(listed.rejects)
-
-        files = tuple(keyed) | "FlattenKeyed" >> beam.Flatten()
-        # Shard counts come from the listing (file sizes per split), before the pairing
-        # shuffle: the stage after the shuffle can then pair, encode and write in one pass,
-        # without the runner holding the list of pairs in between.
-        shard_counts = beam.pvalue.AsSingleton(
-            files
-            | "SplitBytes" >> beam.Map(lambda kv: (pairing.assign_split(kv[0], c.splits), kv[1][2]))
-            | "SumSplitBytes" >> beam.CombinePerKey(sum)
-            | "ToList" >> beam.combiners.ToList()
-            | "ShardCounts" >> beam.Map(counts_by_split, c.num_shards, c.target_shard_bytes)
+        patterns = [
+            (role, root, pattern)
+            for role, root in ((pairing.IMAGE, c.images_dir), (pairing.MASK, c.masks_dir))
+            for pattern in listing_patterns(root)
+        ]
+        listed = (
+            pbegin
+            | "Patterns" >> beam.Create(patterns)  # reshuffles: patterns spread over workers
+            | "ListFiles"
+            >> beam.ParDo(ListFiles(c, self._temp_dir)).with_outputs("reports", main="files")
         )
-        groups = files | "GroupByKey" >> beam.GroupByKey()
-        classified = groups | "Pair" >> beam.FlatMap(
-            classify_group, c.splits, c.images_dir, c.masks_dir
-        ).with_outputs("rejects", main="pairs")
-        encoded = classified.pairs | "EncodeAndWrite" >> beam.ParDo(
-            EncodeAndWrite(c.spec, self._temp_dir), shard_counts
-        ).with_outputs("rejects", "stats", main="pieces")
+        written = (
+            listed.files
+            | "GroupByKey" >> beam.GroupByKey()
+            | "PairEncodeAndWrite"
+            >> beam.ParDo(
+                PairEncodeAndWrite(c, self._temp_dir), beam.pvalue.AsList(listed.reports)
+            ).with_outputs("reports", main="pieces")
+        )
         shards = (
-            encoded.pieces
+            written.pieces
             | "GroupPieces" >> beam.GroupByKey()
-            | "MergeShards"
-            >> beam.Map(shard_writer.merge_shard, c.output_dir, shard_counts, c.compression)
-        )
-        rejects = (
-            (*file_rejects, classified.rejects, encoded.rejects)
-            | "FlattenRejects" >> beam.Flatten()
-            | "CountRejects" >> beam.Map(count_reject)
-        )
-        stats = encoded.stats | "Stats" >> beam.CombineGlobally(DatasetStatsFn(c.spec.num_classes))
-        found = (
-            (
-                groups | "CountKeys" >> beam.combiners.Count.Globally(),
-                tuple(file_rejects)
-                | "FlattenFileRejects" >> beam.Flatten()
-                | "CountOtherFiles" >> beam.combiners.Count.Globally(),
-            )
-            | "FlattenFound" >> beam.Flatten()
-            | "Found" >> beam.CombineGlobally(sum)
+            | "MergeShards" >> beam.Map(shard_writer.merge_shard, c.output_dir, c.compression)
         )
         return {
             "shards": shards,
-            "rejects": rejects,
-            "stats": stats,
-            "found": found,
-            "shard_counts": shard_counts.pvalue,
+            "listing_reports": listed.reports,
+            "pairing_reports": written.reports,
         }
 
 
@@ -383,28 +408,20 @@ class IngestDataset(beam.PTransform):
 
 
 def build_manifest(
-    config: IngestConfig,
-    stats: dict,
-    shards: list,
-    reject_reasons: list[str],
-    found: int,
-    shard_counts: dict,
-    options_used: dict,
+    config: IngestConfig, report: BundleReport, shards: list, options_used: dict
 ) -> dict:
-    """The manifest's content. Raises RuntimeError if the counts do not add up."""
-    by_reason: dict[str, int] = {}
-    for reason in reject_reasons:
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    accepted = sum(stats["records"].values())
-    rejected = len(reject_reasons)
-    if found != accepted + rejected:
+    """The manifest's content, from the merged report. Raises RuntimeError if the counts do not
+    add up."""
+    accepted, rejected = report.accepted, report.rejected
+    if report.found != accepted + rejected:
         raise RuntimeError(
-            f"ingest lost track of inputs: found {found} != accepted {accepted} + rejected "
-            f"{rejected}; please report this"
+            f"ingest lost track of inputs: found {report.found} != accepted {accepted} + "
+            f"rejected {rejected}; please report this"
         )
+    stats = summarize(report.stats)
+    shard_counts = shard_counts_for(config, report)
     splits = {}
     for name, fraction in config.splits:
-        names = sorted(s.name for s in shards if s.split == name)
         expected = shard_counts.get(name, 0)
         splits[name] = {
             "fraction": fraction,
@@ -416,8 +433,6 @@ def build_manifest(
                 for i in range(expected)
             ],
         }
-        missing = set(splits[name]["shards"]) - set(names)
-        splits[name]["_missing"] = sorted(missing)
     spec = config.spec
     return {
         "schema_version": SCHEMA_VERSION,
@@ -427,8 +442,8 @@ def build_manifest(
         "mask_mode": spec.mask_mode,
         "ignore_label": spec.ignore_label,
         "compression": config.compression,
-        "counts": {"found": found, "accepted": accepted, "rejected": rejected},
-        "rejects": {"file": REJECTS_NAME, "by_reason": dict(sorted(by_reason.items()))},
+        "counts": {"found": report.found, "accepted": accepted, "rejected": rejected},
+        "rejects": {"file": REJECTS_NAME, "by_reason": dict(sorted(report.reasons.items()))},
         "splits": splits,
         "stats": stats,
         "options": options_used,
@@ -440,20 +455,19 @@ def finalize(
     config: IngestConfig,
     temp_dir: str,
     options_used: dict,
-    stats: dict,
+    listing_reports: list,
+    pairing_reports: list,
     shards: list,
-    reject_reasons: list,
-    found: int,
-    shard_counts: dict,
 ):
-    """Runs once, after every shard is in place: empty shards, stale shards, manifest, cleanup."""
-    manifest = build_manifest(
-        config, stats, shards, reject_reasons, found, shard_counts, options_used
-    )
-    for split in manifest["splits"].values():
-        for name in split.pop("_missing"):
-            shard_writer.write_empty_shard(config.output_dir, name, config.compression)
+    """Runs once, after every shard is in place: rejects file, empty and stale shards, manifest
+    (last, so its presence means the dataset is complete), cleanup."""
+    report = merge_reports(list(listing_reports) + list(pairing_reports), config.spec.num_classes)
+    manifest = build_manifest(config, report, shards, options_used)
+    shard_writer.concatenate(report.reject_files, FileSystems.join(config.output_dir, REJECTS_NAME))
+    written = {s.name for s in shards}
     keep = {n for s in manifest["splits"].values() for n in s["shards"]}
+    for name in sorted(keep - written):  # no key hashed there: still a file, so -of-N holds
+        shard_writer.write_empty_shard(config.output_dir, name, config.compression)
     stale = [
         m.path
         for m in FileSystems.match([FileSystems.join(config.output_dir, "*.tfrecord*")])[
@@ -476,17 +490,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: IngestConfig, options_used: 
     """Wires the composite to its outputs: shards, rejects.jsonl and manifest.json."""
     temp_dir = FileSystems.join(config.output_dir, f".ingest-tmp-{uuid.uuid4().hex[:12]}")
     outputs = pipeline | "Ingest" >> IngestDataset(config, temp_dir)
-    rejects = outputs["rejects"]
-    (
-        rejects
-        | "RejectsToJson" >> beam.Map(lambda r: json.dumps(r.to_json_dict(), ensure_ascii=False))
-        | "WriteRejects"
-        >> beam.io.WriteToText(
-            FileSystems.join(config.output_dir, REJECTS_NAME),
-            shard_name_template="",
-            compression_type=CompressionTypes.UNCOMPRESSED,
-        )
-    )
     side = beam.pvalue
     (
         pipeline
@@ -497,11 +500,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: IngestConfig, options_used: 
             config,
             temp_dir,
             options_used,
-            side.AsSingleton(outputs["stats"]),
+            side.AsList(outputs["listing_reports"]),
+            side.AsList(outputs["pairing_reports"]),
             side.AsList(outputs["shards"]),
-            side.AsList(rejects | "Reasons" >> beam.Map(lambda r: r.reason)),
-            side.AsSingleton(outputs["found"]),
-            side.AsSingleton(outputs["shard_counts"]),
         )
     )
 

@@ -16,6 +16,7 @@ A record's shard is a hash of its key, so the same input and shard count give th
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -73,7 +74,8 @@ class PieceWriter:
         self._open = {}  # (split, shard) -> [handle, path, records, bytes]
 
     def write(self, split: str, key: str, record: bytes, num_shards: dict) -> None:
-        slot = (split, shard_index(key, num_shards[split]))
+        count = num_shards[split]
+        slot = (split, shard_index(key, count), count)
         entry = self._open.get(slot)
         if entry is None:
             path = FileSystems.join(
@@ -86,7 +88,8 @@ class PieceWriter:
         entry[3] += len(record)
 
     def close(self):
-        """Closes every piece; yields ((split, shard), Piece) as windowed values for Beam."""
+        """Closes every piece; yields ((split, shard, shard count), Piece) as windowed values
+        for Beam (the key names the shard fully, so merging needs no side input)."""
         for slot, (handle, path, records, nbytes) in self._open.items():
             handle.close()
             yield WindowedValue((slot, Piece(path, records, nbytes)), 0, [GlobalWindow()])
@@ -102,48 +105,55 @@ class Shard:
 
 
 def merge_shard(
-    slot_pieces: tuple[tuple[str, int], list[Piece]],
-    output_dir: str,
-    num_shards: dict,
-    compression: str,
+    slot_pieces: tuple[tuple[str, int, int], list[Piece]], output_dir: str, compression: str
 ) -> Shard:
     """Concatenates one shard's pieces into `output_dir/<shard name>`, atomically.
 
     Pieces are taken in path order so reruns over the same pieces give the same bytes.
     """
-    (split, index), pieces = slot_pieces
+    (split, index, count), pieces = slot_pieces
     pieces = sorted(pieces, key=lambda p: p.path)
-    name = shard_name(split, index, num_shards[split], compression)
-    final = FileSystems.join(output_dir, name)
-    temp = FileSystems.join(output_dir, f".{name}.{uuid.uuid4().hex}.tmp")
-    if compression == "none" and isinstance(FileSystems.get_filesystem(final), LocalFileSystem):
-        _append_local(temp, pieces)
-    else:
-        compression_type = (
-            CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
-        )
-        with FileSystems.create(temp, compression_type=compression_type) as out:
-            for piece in pieces:
-                with FileSystems.open(
-                    piece.path, compression_type=CompressionTypes.UNCOMPRESSED
-                ) as f:
-                    while chunk := f.read(_COPY_CHUNK):
-                        out.write(chunk)
-        FileSystems.delete([p.path for p in pieces])
-    FileSystems.rename([temp], [final])
+    name = shard_name(split, index, count, compression)
+    concatenate([p.path for p in pieces], FileSystems.join(output_dir, name), compression)
     return Shard(split, name, sum(p.records for p in pieces), sum(p.nbytes for p in pieces))
 
 
-def _append_local(temp: str, pieces: list[Piece]) -> None:
-    """Local disk: the first piece becomes the shard and the others are appended to it, so the
+def concatenate(sources: list[str], final: str, compression: str = "none") -> None:
+    """Streams `sources` one after the other into `final` (written under a temporary name and
+    renamed into place) and deletes them. Memory stays flat whatever the sizes."""
+    directory, name = FileSystems.split(final)
+    temp = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    if not sources:
+        _create(temp, compression).close()
+    elif compression == "none" and isinstance(FileSystems.get_filesystem(final), LocalFileSystem):
+        _append_local(temp, sources)
+    else:
+        with _create(temp, compression) as out:
+            for source in sources:
+                with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    while chunk := f.read(_COPY_CHUNK):
+                        out.write(chunk)
+        FileSystems.delete(list(sources))
+    FileSystems.rename([temp], [final])
+
+
+def _create(path: str, compression: str):
+    compression_type = (
+        CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
+    )
+    return FileSystems.create(path, compression_type=compression_type)
+
+
+def _append_local(temp: str, sources: list[str]) -> None:
+    """Local disk: the first piece becomes the file and the others are appended to it, so the
     bytes of one piece are never copied (the whole shard, when a single bundle wrote it)."""
-    os.rename(pieces[0].path, temp)
+    os.rename(sources[0], temp)
     with open(temp, "r+b") as out:  # not "ab": copy_file_range refuses O_APPEND targets
         out.seek(0, os.SEEK_END)
-        for piece in pieces[1:]:
-            with open(piece.path, "rb") as f:
+        for source in sources[1:]:
+            with open(source, "rb") as f:
                 _copy_to_end(f, out)
-            os.remove(piece.path)
+            os.remove(source)
 
 
 def _copy_to_end(source, target) -> None:
@@ -163,9 +173,32 @@ def _copy_to_end(source, target) -> None:
 
 def write_empty_shard(output_dir: str, name: str, compression: str) -> None:
     """A shard that no key hashed to still exists, so `-of-N` always means N files."""
-    compression_type = (
-        CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
-    )
-    temp = FileSystems.join(output_dir, f".{name}.{uuid.uuid4().hex}.tmp")
-    FileSystems.create(temp, compression_type=compression_type).close()
-    FileSystems.rename([temp], [FileSystems.join(output_dir, name)])
+    concatenate([], FileSystems.join(output_dir, name), compression)
+
+
+class JsonLinesPiece:
+    """One JSON-lines piece file per bundle, created on the first line (rejects are rare)."""
+
+    def __init__(self, temp_dir: str, prefix: str):
+        self._temp_dir = temp_dir
+        self._prefix = prefix
+        self._handle = None
+        self._path = None
+
+    def write(self, record: dict) -> None:
+        if self._handle is None:
+            self._path = FileSystems.join(
+                self._temp_dir, f"{self._prefix}-{uuid.uuid4().hex}.jsonl"
+            )
+            self._handle = FileSystems.create(
+                self._path, compression_type=CompressionTypes.UNCOMPRESSED
+            )
+        self._handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def close(self) -> list[str]:
+        """Closes the piece; returns its path in a list (empty when nothing was written)."""
+        if self._handle is None:
+            return []
+        self._handle.close()
+        self._handle = None
+        return [self._path]

@@ -11,6 +11,7 @@ from builders import encode, random_pair, write
 from PIL import Image
 
 from pipelines import ingest
+from pipelines.bundle_report import merge_reports
 from pipelines.pairing import parse_splits
 from pipelines.records import RecordSpec
 from segmodel import features
@@ -86,17 +87,32 @@ def test_composite_under_test_pipeline(synthetic_dir, tmp_path):
     (tmp_path / "out").mkdir()
     with TestPipeline(runner="FnApiRunner") as p:
         result = p | ingest.IngestDataset(config, str(tmp_path / "out/.tmp"))
-        assert_that(
-            result["rejects"] | beam.Map(lambda r: (r.key, r.reason)),
-            equal_to([("extra", "unpaired_image")]),
-            label="Rejects",
+        merged = (
+            p
+            | beam.Create([None])
+            | beam.Map(
+                lambda _, listing, pairing: merge_reports(listing + pairing, 3),
+                beam.pvalue.AsList(result["listing_reports"]),
+                beam.pvalue.AsList(result["pairing_reports"]),
+            )
         )
+        assert_that(
+            merged | beam.Map(lambda r: (r.found, r.accepted, dict(r.reasons))),
+            equal_to([(6, 5, {"unpaired_image": 1})]),
+            label="Counts",
+        )
+        assert_that(
+            merged | beam.FlatMap(lambda r: [json.loads(line) for f in r.reject_files
+                                             for line in open(f)])
+            | beam.Map(lambda r: (r["key"], r["reason"], os.path.basename(r["image"]))),
+            equal_to([("extra", "unpaired_image", "extra.png")]),
+            label="RejectsFile",
+        )  # fmt: skip
         assert_that(
             result["shards"] | beam.Map(lambda s: s.records) | beam.CombineGlobally(sum),
             equal_to([5]),
             label="Records",
         )
-        assert_that(result["found"], equal_to([6]), label="Found")
 
 
 def _bad_inputs(root):

@@ -32,7 +32,7 @@ def test_pieces_merge_into_readable_shards(tmp_path):
             p
             | beam.Create(pieces)
             | beam.GroupByKey()
-            | beam.Map(shard_writer.merge_shard, str(tmp_path), counts, "gzip")
+            | beam.Map(shard_writer.merge_shard, str(tmp_path), "gzip")
         )
         assert_that(
             shards | beam.Map(lambda s: s.records) | beam.CombineGlobally(sum), equal_to([50])
@@ -50,7 +50,7 @@ def test_local_assembly_renames_the_first_piece_and_appends_the_rest(tmp_path):
     for i, size in enumerate((1000, 3_000_000, 7)):
         path = tmp_path / f"p{i}.piece"
         path.write_bytes(bytes([65 + i]) * size)
-        pieces.append(shard_writer.Piece(str(path), 1, size))
+        pieces.append(str(path))
     shard_writer._append_local(str(tmp_path / "shard"), pieces)
     data = (tmp_path / "shard").read_bytes()
     assert data == b"A" * 1000 + b"B" * 3_000_000 + b"C" * 7
