@@ -4,9 +4,11 @@
 
 Both sides do the same work per pair (read both files, decode, validate, compute stats,
 serialize with pipelines.records.encode_pair, write TFRecords), both start 2 processes and both
-are timed as whole commands, interpreter and TensorFlow start-up included. Prints images/s and
-the ratio pipeline / loop (target >= 0.8), then the pipeline's peak memory (whole process tree)
-on `--pairs` and on `--memory_pairs` inputs (target: within +15 %).
+are timed as whole commands, interpreter start-up included: `--repeats` plain runs of each,
+interleaved, median. Prints images/s and the ratio pipeline / loop (target >= 0.8), then the
+pipeline's peak memory (whole process tree, from separate runs that sample /proc every 0.1 s:
+sampling costs CPU, so it stays out of the timed runs) on `--pairs` and on `--memory_pairs`
+inputs (target: within +15 %).
 
 Inputs are 256x256 RGB PNGs with 4-class masks from segmodel.sample_data; the larger set
 repeats the smaller one's files under new names (hard links), so only pairing keys differ.
@@ -18,11 +20,12 @@ import argparse
 import multiprocessing
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proc_stats import run_measured  # noqa: E402
+from proc_stats import run_measured, run_timed  # noqa: E402
 
 PYTHON = sys.executable
 
@@ -128,6 +131,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--memory_pairs", type=int, default=20000, help="0 skips the memory run.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed runs of each side.")
     parser.add_argument("--workdir", default="", help="Keep data here (default: a temp dir).")
     parser.add_argument(
         "--baseline", nargs=3, metavar=("IMAGES", "MASKS", "OUT"), help=argparse.SUPPRESS
@@ -144,20 +148,29 @@ def main(argv=None) -> None:
         print(f"generating {args.pairs} pairs of 256x256 ...", flush=True)
         generate(small, args.pairs)
 
-    runs = []
-    for name, cmd in (
-        ("baseline", [PYTHON, __file__, "--baseline", f"{small}/images", f"{small}/masks", f"{work}/out-baseline"]),
-        ("pipeline", _pipeline_cmd(small, f"{work}/out-pipeline")),
-    ):  # fmt: skip
-        shutil.rmtree(os.path.join(work, f"out-{name}"), ignore_errors=True)
-        seconds, peak, _ = run_measured(cmd, env=env)
-        runs.append((name, seconds, peak))
+    # Timing runs are plain (no memory sampling: walking /proc for every thread of every
+    # process costs CPU the measured job would otherwise have), interleaved, median of N.
+    commands = {
+        "baseline": [PYTHON, __file__, "--baseline", f"{small}/images", f"{small}/masks", f"{work}/out-baseline"],
+        "pipeline": _pipeline_cmd(small, f"{work}/out-pipeline"),
+    }  # fmt: skip
+    times = {name: [] for name in commands}
+    for _ in range(args.repeats):
+        for name, cmd in commands.items():
+            shutil.rmtree(os.path.join(work, f"out-{name}"), ignore_errors=True)
+            times[name].append(run_timed(cmd, env=env))
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
         print(
-            f"{name:<9} {args.pairs / seconds:7.1f} images/s  ({seconds:.1f} s, peak {peak / 2**20:.0f} MiB)",
+            f"{name:<9} {args.pairs / median:7.1f} images/s  (median of "
+            + ", ".join(f"{s:.2f}" for s in seconds)
+            + " s)",
             flush=True,
         )
-    ratio = runs[0][1] / runs[1][1]
+    ratio = statistics.median(times["baseline"]) / statistics.median(times["pipeline"])
     print(f"ratio pipeline/baseline images/s: {ratio:.2f}  (target >= 0.80)")
+    shutil.rmtree(os.path.join(work, "out-pipeline"), ignore_errors=True)
+    _, small_peak, _ = run_measured(commands["pipeline"], env=env)
 
     if args.memory_pairs:
         large = os.path.join(work, f"data{args.memory_pairs}")
@@ -165,19 +178,21 @@ def main(argv=None) -> None:
             replicate(small, large, args.memory_pairs)
         for name in ("out-large", "out-large-baseline"):
             shutil.rmtree(f"{work}/{name}", ignore_errors=True)
-        base_s, _, _ = run_measured(
+        base_s = run_timed(
             [PYTHON, __file__, "--baseline", f"{large}/images", f"{large}/masks", f"{work}/out-large-baseline"],
             env=env,
         )  # fmt: skip
-        seconds, peak, _ = run_measured(_pipeline_cmd(large, f"{work}/out-large"), env=env)
-        growth = peak / runs[1][2] - 1
+        seconds = run_timed(_pipeline_cmd(large, f"{work}/out-large"), env=env)
+        shutil.rmtree(f"{work}/out-large", ignore_errors=True)
+        _, peak, _ = run_measured(_pipeline_cmd(large, f"{work}/out-large"), env=env)
+        growth = peak / small_peak - 1
         print(
             f"on {args.memory_pairs} pairs: baseline {args.memory_pairs / base_s:.1f} images/s, "
             f"pipeline {args.memory_pairs / seconds:.1f} images/s, ratio {base_s / seconds:.2f}"
         )
         print(
             f"pipeline peak memory {peak / 2**20:.0f} MiB on {args.memory_pairs} pairs vs "
-            f"{runs[1][2] / 2**20:.0f} MiB on {args.pairs}: {growth:+.1%}  (target <= +15 %)"
+            f"{small_peak / 2**20:.0f} MiB on {args.pairs}: {growth:+.1%}  (target <= +15 %)"
         )
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

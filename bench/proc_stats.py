@@ -69,6 +69,16 @@ def run_measured(cmd: list[str], *, env=None, interval: float = 0.1) -> tuple[fl
     return seconds, peak, "".join(output)
 
 
+def run_timed(cmd: list[str], *, env=None) -> float:
+    """Runs cmd without sampling anything; returns its wall time in seconds."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+    return seconds
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args and args[0] == "--":

@@ -50,11 +50,22 @@ def main(argv=None) -> int:
     if command not in COMMANDS:
         print(f"segscale: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if command in ("ingest", "infer"):  # workers import Beam while this process does
+        from pipelines import worker_pool
+
+        worker_pool.prestart(rest, preload=(COMMANDS[command][0],))
     module = importlib.import_module(COMMANDS[command][0])
     sys.argv = [f"segscale {command}", *rest]
     result = module.main(rest)
     return int(result or 0)
 
 
+def entry_point() -> None:
+    """The `segscale` console script."""
+    from pipelines.launch import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

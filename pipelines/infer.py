@@ -19,6 +19,20 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # Start the local worker processes first: they import Beam while this process does. Then
+    # run the module under its own name rather than as __main__, so that Beam pickles the DoFns
+    # as references to pipelines.infer (which the workers preload), not by value.
+    import sys as _sys
+
+    from pipelines import worker_pool
+
+    worker_pool.prestart(_sys.argv[1:], preload=("pipelines.infer",))
+    from pipelines.infer import main as _main
+    from pipelines.launch import exit_process as _exit_process
+
+    _exit_process(_main())
+
 import io
 import json
 import os
@@ -524,7 +538,3 @@ def run(argv=None, test_pipeline=None) -> dict:
 
 def main(argv=None) -> int:
     return cli_main(run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

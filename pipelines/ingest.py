@@ -10,6 +10,20 @@ runner (`--profile`, or plain Beam flags such as `--runner`).
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # Start the local worker processes first: they import Beam while this process does. Then
+    # run the module under its own name rather than as __main__, so that Beam pickles the DoFns
+    # as references to pipelines.ingest (which the workers preload), not by value.
+    import sys as _sys
+
+    from pipelines import worker_pool
+
+    worker_pool.prestart(_sys.argv[1:], preload=("pipelines.ingest",))
+    from pipelines.ingest import main as _main
+    from pipelines.launch import exit_process as _exit_process
+
+    _exit_process(_main())
+
 import argparse
 import dataclasses
 import json
@@ -205,9 +219,8 @@ def key_file(metadata, role: str, root: str, suffix: str):
 def listing_patterns(root: str) -> list[str]:
     """Glob patterns that together list every file under root, one per top-level folder.
 
-    One `root/**` pattern would be listed whole by one worker; per-folder patterns spread the
-    listing over the workers. Local roots only: object stores keep the single pattern (their
-    listing is by prefix anyway).
+    Local roots only (object stores keep the single pattern: their listing is by prefix).
+    Each pattern streams its files out of the listing DoFn, so no step holds a whole listing.
     """
     root = root.rstrip("/")
     if "://" in root or not os.path.isdir(root):
@@ -351,7 +364,9 @@ class PairEncodeAndWrite(_ReportingDoFn):
 def shard_counts_for(config: IngestConfig, listing: BundleReport) -> dict[str, int]:
     """Shards per split, from the merged listing report (none for a split no key hashed to)."""
     return shard_writer.shard_counts(
-        dict(listing.split_bytes), num_shards=config.num_shards, target_shard_bytes=config.target_shard_bytes
+        dict(listing.split_bytes),
+        num_shards=config.num_shards,
+        target_shard_bytes=config.target_shard_bytes,
     )
 
 
@@ -378,19 +393,25 @@ class IngestDataset(beam.PTransform):
             for role, root in ((pairing.IMAGE, c.images_dir), (pairing.MASK, c.masks_dir))
             for pattern in listing_patterns(root)
         ]
+        # Object-store listings are slow page by page: spread their patterns over the workers.
+        # A local listing is a quick directory walk, cheaper in the stage it starts in.
+        remote = "://" in c.images_dir or "://" in c.masks_dir
         listed = (
             pbegin
-            | "Patterns" >> beam.Create(patterns)  # reshuffles: patterns spread over workers
+            | "Patterns" >> beam.Create(patterns, reshuffle=remote)
             | "ListFiles"
-            >> beam.ParDo(ListFiles(c, self._temp_dir)).with_outputs("reports", main="files")
+            >> beam.ParDo(ListFiles(c, self._temp_dir))
+            # Declared, not inferred: Beam's inference reads the bytecode of process().
+            .with_output_types(tuple[str, tuple[int, str, int]])
+            .with_outputs("reports", main="files")
         )
         written = (
             listed.files
             | "GroupByKey" >> beam.GroupByKey()
             | "PairEncodeAndWrite"
-            >> beam.ParDo(
-                PairEncodeAndWrite(c, self._temp_dir), beam.pvalue.AsList(listed.reports)
-            ).with_outputs("reports", main="pieces")
+            >> beam.ParDo(PairEncodeAndWrite(c, self._temp_dir), beam.pvalue.AsList(listed.reports))
+            .with_output_types(tuple[tuple[str, int, int], shard_writer.Piece])
+            .with_outputs("reports", main="pieces")
         )
         shards = (
             written.pieces
@@ -570,7 +591,3 @@ def run(argv=None, test_pipeline=None) -> dict:
 
 def main(argv=None) -> int:
     return cli_main(run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

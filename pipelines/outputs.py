@@ -30,6 +30,11 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 def read_bytes(path: str) -> bytes:
+    """A whole file from any Beam filesystem; local paths skip Beam's filesystem lookup (a
+    third of the read time of a small image)."""
+    if "://" not in path:
+        with open(path, "rb") as f:
+            return f.read()
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
 
