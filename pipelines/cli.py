@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     if command not in COMMANDS:
         print(f"segscale: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    from pipelines import console
+
+    console.setup_logging()
     if command in ("ingest", "infer"):  # workers import Beam while this process does
         from pipelines import worker_pool
 
@@ -62,7 +65,7 @@ def main(argv=None) -> int:
 
 def entry_point() -> None:
     """The `segscale` console script."""
-    from pipelines.launch import exit_process
+    from pipelines.console import exit_process
 
     exit_process(main())
 

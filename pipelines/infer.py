@@ -25,11 +25,12 @@ if __name__ == "__main__":
     # as references to pipelines.infer (which the workers preload), not by value.
     import sys as _sys
 
-    from pipelines import worker_pool
+    from pipelines import console, worker_pool
 
+    console.setup_logging()
     worker_pool.prestart(_sys.argv[1:], preload=("pipelines.infer",))
+    from pipelines.console import exit_process as _exit_process
     from pipelines.infer import main as _main
-    from pipelines.launch import exit_process as _exit_process
 
     _exit_process(_main())
 

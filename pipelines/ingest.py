@@ -16,11 +16,12 @@ if __name__ == "__main__":
     # as references to pipelines.ingest (which the workers preload), not by value.
     import sys as _sys
 
-    from pipelines import worker_pool
+    from pipelines import console, worker_pool
 
+    console.setup_logging()
     worker_pool.prestart(_sys.argv[1:], preload=("pipelines.ingest",))
+    from pipelines.console import exit_process as _exit_process
     from pipelines.ingest import main as _main
-    from pipelines.launch import exit_process as _exit_process
 
     _exit_process(_main())
 
@@ -39,7 +40,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines import masks, pairing, profiles, shard_writer
+from pipelines import listing, masks, pairing, profiles, shard_writer
 from pipelines.bundle_report import BundleReport, merge_reports
 from pipelines.dataset_stats import DatasetStatsFn, summarize
 from pipelines.flags import add_argument_once
@@ -145,6 +146,10 @@ class IngestConfig:
         for flag in ("images_dir", "masks_dir", "output_dir", "num_classes"):
             if getattr(o, flag) in (None, ""):
                 raise ValueError(f"--{flag} is required")
+        for flag in ("images_dir", "masks_dir"):
+            folder = getattr(o, flag)
+            if listing.is_local(folder) and not os.path.isdir(folder):
+                raise ValueError(f"--{flag} {folder}: no such folder")
         if not 1 <= o.num_classes <= 255:
             raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
         if not 0 <= o.ignore_label <= 255 or o.ignore_label < o.num_classes:
@@ -190,21 +195,20 @@ class IngestConfig:
 _ROLES = (pairing.IMAGE, pairing.MASK)
 
 
-def key_file(metadata, role: str, root: str, suffix: str):
-    """FileMetadata → (key, (role 0|1, name tail, size)), a Reject, or None for a hidden file.
+def key_file(listed: listing.Listed, role: str, root: str, suffix: str):
+    """A listed file → (key, (role 0|1, name tail, size)), a Reject, or None for a hidden file.
 
     The tail is what follows the key in the relative path (".png", "_mask.png"): the local
     runner holds every listed file in memory during the pairing shuffle, so the smaller each
     entry, the flatter memory stays. pair_group rebuilds the full paths.
     """
-    path = metadata.path
+    path, size, problem = listed
     if pairing.is_hidden(path, root):
         return None
     key, extension = pairing.relative_key(path, root, suffix if role == pairing.MASK else "")
-    problem = None
-    if escapes_root(path, root):
+    if problem is None and escapes_root(path, root):
         problem = ("symlink_outside_input", f"symlink to {os.path.realpath(path)}, outside {root}")
-    elif not pairing.is_supported(extension):
+    elif problem is None and not pairing.is_supported(extension):
         problem = (
             "unsupported_extension",
             f"{extension or 'no extension'} is not an image type we read",
@@ -213,29 +217,7 @@ def key_file(metadata, role: str, root: str, suffix: str):
         image, mask = (path, None) if role == pairing.IMAGE else (None, path)
         return pairing.Reject(*problem, key, image, mask)
     tail = pairing.relative_path(path, root)[len(key) :]
-    return key, (_ROLES.index(role), tail, metadata.size_in_bytes)
-
-
-def listing_patterns(root: str) -> list[str]:
-    """Glob patterns that together list every file under root, one per top-level folder.
-
-    Local roots only (object stores keep the single pattern: their listing is by prefix).
-    Each pattern streams its files out of the listing DoFn, so no step holds a whole listing.
-    """
-    root = root.rstrip("/")
-    if "://" in root or not os.path.isdir(root):
-        return [f"{root}/**"]
-    patterns = [f"{root}/*"]  # files directly in root (`*` does not cross "/")
-    with os.scandir(root) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                patterns.append(f"{root}/{glob_escape(entry.name)}/**")
-    return patterns
-
-
-def glob_escape(name: str) -> str:
-    """Escapes Beam glob characters in a literal folder name."""
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+    return key, (_ROLES.index(role), tail, size)
 
 
 def pair_group(element, splits, images_dir: str, masks_dir: str) -> pairing.Pair | pairing.Reject:
@@ -274,10 +256,11 @@ class _ReportingDoFn(beam.DoFn):
 
 
 class ListFiles(_ReportingDoFn):
-    """(role, root, glob pattern) → (key, (role, tail, size)) per file to pair.
+    """(role, root, listing task) → (key, (role, tail, size)) per file to pair.
 
-    Files that cannot be paired at all (unsupported type, symlink out of the input folder) are
-    rejected here; the report carries the source bytes per split, which size the shards.
+    Files that cannot be paired at all (unsupported type, symlink out of the input folder,
+    broken symlink, FIFO, unreadable folder) are rejected here; the report carries the source
+    bytes per split, which size the shards.
     """
 
     def __init__(self, config: IngestConfig, temp_dir: str):
@@ -286,9 +269,9 @@ class ListFiles(_ReportingDoFn):
         self._suffix = config.mask_suffix
 
     def process(self, element):
-        role, root, pattern = element
-        for metadata in FileSystems.match([pattern])[0].metadata_list:
-            result = key_file(metadata, role, root, self._suffix)
+        role, root, task = element
+        for listed in listing.list_task(root, task):
+            result = key_file(listed, role, root, self._suffix)
             if result is None:
                 continue
             if isinstance(result, pairing.Reject):
@@ -388,17 +371,17 @@ class IngestDataset(beam.PTransform):
 
     def expand(self, pbegin):
         c = self._config
-        patterns = [
-            (role, root, pattern)
+        tasks = [
+            (role, root, task)
             for role, root in ((pairing.IMAGE, c.images_dir), (pairing.MASK, c.masks_dir))
-            for pattern in listing_patterns(root)
+            for task in listing.listing_tasks(root)
         ]
-        # Object-store listings are slow page by page: spread their patterns over the workers.
+        # Object-store listings are slow page by page: spread their tasks over the workers.
         # A local listing is a quick directory walk, cheaper in the stage it starts in.
-        remote = "://" in c.images_dir or "://" in c.masks_dir
+        remote = not (listing.is_local(c.images_dir) and listing.is_local(c.masks_dir))
         listed = (
             pbegin
-            | "Patterns" >> beam.Create(patterns, reshuffle=remote)
+            | "ListingTasks" >> beam.Create(tasks, reshuffle=remote)
             | "ListFiles"
             >> beam.ParDo(ListFiles(c, self._temp_dir))
             # Declared, not inferred: Beam's inference reads the bytecode of process().

@@ -7,13 +7,11 @@ a ValueError (bad flag, unreadable metadata, unwritable output) into one line an
 from __future__ import annotations
 
 import argparse
-import gc
-import logging
 import sys
 
 import apache_beam as beam
 
-from pipelines import profiles
+from pipelines import console, profiles
 
 
 def execute(options, build, test_pipeline=None) -> None:
@@ -41,7 +39,7 @@ def _local_runner(options):
 
 
 def cli_main(run, argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console.setup_logging()
     try:
         run(argv)
     except ValueError as e:
@@ -52,16 +50,6 @@ def cli_main(run, argv=None) -> int:
         print(f"error: {first}", file=sys.stderr)
         return 2
     return 0
-
-
-def exit_process(code: int):
-    """Ends a command-line process with `code`. gc.freeze() first: the interpreter's final
-    garbage collection over every Beam, gRPC and protobuf object would add about 0.1 s to each
-    command, and there is nothing left that needs collecting (files are closed, outputs
-    renamed, atexit handlers still run). For process exits only, never in a long-lived process:
-    frozen objects are never collected."""
-    gc.freeze()
-    sys.exit(code)
 
 
 def parse_own_flags(argv, options_class, *, prog: str, doc: str, example: str):

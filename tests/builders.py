@@ -98,5 +98,6 @@ def bad_corpus(root) -> dict:
     write(str(masks / "bad" / "escape.png"), encode(mask))
     outcome["bad/escape.png"] = "symlink_outside_input"
     outcome["<escape mask, now an orphan>"] = "orphan_mask"
-    os.symlink(images, images / "good" / "loop")  # os.walk does not follow it: no loop
+    os.symlink(images, images / "good" / "loop")  # never followed: no loop
+    outcome["good/loop"] = "symlink_to_folder"
     return outcome

@@ -79,7 +79,12 @@ def test_truncated_shard_in_inference_is_a_reject_naming_the_file(
     shard = ingested_dir / manifest["splits"]["train"]["shards"][0]
     damaged = tmp_path / "shards" / shard.name
     damaged.parent.mkdir()
-    damaged.write_bytes(shard.read_bytes()[:-3000])
+    data = shard.read_bytes()
+    last, offset = 0, 0
+    while offset < len(data):  # TFRecord framing: length (8) + crc (4) + data + crc (4)
+        last = offset
+        offset += 16 + int.from_bytes(data[offset : offset + 8], "little")
+    damaged.write_bytes(data[: last + 20])  # cut inside the last record only
     summary = infer.run([f"--model_dir={exported_model}", f"--input_tfrecords={damaged}",
                          f"--output_dir={tmp_path / 'out'}", *INPROCESS])  # fmt: skip
     [reject] = _jsonl(tmp_path / "out", "rejects")

@@ -260,8 +260,10 @@ def test_bad_flags_give_one_clear_message(tmp_path, capsys):
         == 2
     )
     assert "--num_classes is required" in capsys.readouterr().err
-    assert ingest.main(_args("x", "y", tmp_path, "--mask_mode=rgb")) == 2
+    assert ingest.main(_args(tmp_path, tmp_path, tmp_path, "--mask_mode=rgb")) == 2
     assert "--palette" in capsys.readouterr().err
+    assert ingest.main(_args(tmp_path / "nope", tmp_path, tmp_path)) == 2
+    assert f"--images_dir {tmp_path / 'nope'}: no such folder" in capsys.readouterr().err
 
 
 @pytest.mark.slow

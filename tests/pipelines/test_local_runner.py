@@ -73,7 +73,9 @@ def test_command_line_run_uses_early_workers_and_keeps_the_console_quiet(synthet
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["accepted"] == 40
     # The SDK harness's start-up INFO lines (about 40 per run before) stay off the console.
-    for chatter in ("Logging handler created", "Python sdk harness", "Worker: severity", "INFO"):
+    chatter_lines = ("Logging handler created", "Python sdk harness", "Worker: severity", "INFO",
+                     "apitools not found")  # fmt: skip
+    for chatter in chatter_lines:
         assert chatter not in run.stderr, run.stderr[-3000:]
     assert _wait_gone(token) == []  # no worker outlives the command
 
@@ -96,3 +98,16 @@ def test_a_failing_worker_start_is_an_error_not_a_hang(synthetic_dir, tmp_path, 
                 "--direct_num_workers=1",
             ]
         )
+
+
+def test_a_bad_flag_is_one_line_on_stderr(tmp_path):
+    for command in (["-m", "pipelines.ingest"], ["-m", "pipelines.cli", "ingest"]):
+        run = subprocess.run(
+            [sys.executable, *command, f"--images_dir={tmp_path / 'nope'}",
+             f"--masks_dir={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--num_classes=2"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 2
+        assert run.stderr.strip().splitlines() == [
+            f"error: --images_dir {tmp_path / 'nope'}: no such folder"
+        ]
