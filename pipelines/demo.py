@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -157,4 +156,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pipelines.console import exit_process, setup_logging
+
+    setup_logging()
+    exit_process(main())

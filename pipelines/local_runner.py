@@ -35,8 +35,15 @@ from pipelines import worker_pool
 
 LOCAL_PROCESS_URN = "segscale:env:local_process:v1"
 _LOGGER = logging.getLogger("pipelines.worker")
-# Messages every harness logs at start-up that tell a local user nothing.
-_CHATTER = ("No semi_persistent_directory found", "No session file found")
+# Messages Beam's workers log on every local run that tell a local user nothing: harness
+# start-up, RunInference's memory probe, WriteToText replacing its own files of a rerun.
+_CHATTER = (
+    "No semi_persistent_directory found",
+    "No session file found",
+    "Resource module is not available for current platform",
+    "Deleting ",
+    "No shards found to finalize",
+)
 
 
 class LocalProcessRunner(FnApiRunner):
