@@ -39,6 +39,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 import sys
 import time
 import uuid
@@ -261,6 +262,16 @@ class WriteOutputs(beam.DoFn):
         )
 
 
+def is_regular_file(path: str) -> bool:
+    """False for a local FIFO, socket or device (object stores hold only regular objects)."""
+    if "://" in path:
+        return True
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # let the read report it
+
+
 def read_matched(readable, root: str):
     relative = safe_relative(readable.metadata.path, root)
     if relative is not None and escapes_root(readable.metadata.path, root):
@@ -275,6 +286,13 @@ def read_matched(readable, root: str):
             "rejects",
             Reject("unsafe_path", "path would leave the output folder", readable.metadata.path),
         )
+        return
+    if not is_regular_file(readable.metadata.path):  # a FIFO would block the read for ever
+        yield beam.pvalue.TaggedOutput(
+            "rejects",
+            Reject("not_a_regular_file", "a FIFO, socket or device, not a file", relative,
+                   relative),
+        )  # fmt: skip
         return
     try:
         yield relative, readable.read()

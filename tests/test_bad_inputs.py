@@ -5,6 +5,8 @@ every good item is processed, and the counts add up."""
 import collections
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,6 +72,23 @@ def test_infer_rejects_bad_images_and_segments_the_rest(corpus, tmp_path, export
         mask.load()  # decodes fully
         assert mask.size == (record["width"], record["height"])
     assert (tmp_path / "masks" / "names" / "with space é ü 名前.png.png").exists()
+
+
+def test_infer_rejects_a_fifo_instead_of_blocking_on_it(tmp_path, exported_model):
+    from builders import encode, random_pair, write
+
+    write(str(tmp_path / "in/ok.png"), encode(random_pair(3)[0]))
+    os.mkfifo(tmp_path / "in/pipe.png")
+    run = subprocess.run(  # a subprocess, so that a regression fails on time instead of hanging
+        [sys.executable, "-m", "pipelines.infer", f"--model_dir={exported_model}",
+         f"--input_pattern={tmp_path}/in/*", f"--output_dir={tmp_path / 'out'}", *INPROCESS],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads((tmp_path / "out/run_summary.json").read_text())
+    assert (summary["inputs"], summary["predictions"], summary["rejects"]) == (2, 1, 1)
+    [reject] = _jsonl(tmp_path / "out", "rejects")
+    assert reject["reason"] == "not_a_regular_file" and reject["key"] == "pipe.png"
 
 
 def test_truncated_shard_in_inference_is_a_reject_naming_the_file(
