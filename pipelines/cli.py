@@ -52,11 +52,7 @@ def main(argv=None) -> int:
         return 2
     from pipelines import console
 
-    console.setup_logging()
-    if command in ("ingest", "infer"):  # workers import Beam while this process does
-        from pipelines import worker_pool
-
-        worker_pool.prestart(rest, preload=(COMMANDS[command][0],))
+    console.start_command(COMMANDS[command][0], rest, local_workers=command in ("ingest", "infer"))
     module = importlib.import_module(COMMANDS[command][0])
     sys.argv = [f"segscale {command}", *rest]
     result = module.main(rest)

@@ -1,5 +1,5 @@
-"""Console logging and process exit for the command-line tools (imports nothing heavy: it
-runs before Beam is imported).
+"""How the command-line tools start and end: console logging, early local worker processes,
+process exit. Imports nothing heavy: it runs before Beam is imported.
 
     python -m pipelines.ingest ...     # warnings and errors, one line each
 
@@ -11,6 +11,7 @@ dropped. Everything else at WARNING and above is shown.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import sys
 
@@ -42,3 +43,22 @@ def exit_process(code: int):
     frozen objects are never collected."""
     gc.freeze()
     sys.exit(code)
+
+
+def start_command(module: str, argv: list[str], *, local_workers: bool) -> None:
+    """What a command does before importing anything heavy: console logging and, for a Beam
+    pipeline, its local worker processes (pipelines.worker_pool), which then import Beam while
+    this process does and preload `module`."""
+    setup_logging()
+    if local_workers:
+        from pipelines import worker_pool
+
+        worker_pool.prestart(argv, preload=(module,))
+
+
+def run_module(module: str, *, local_workers: bool = True) -> None:
+    """`python -m <module>`: starts the command, then runs the module's main() under the
+    module's own name rather than as __main__, so that Beam pickles its DoFns as references to
+    the module (which the workers preload), not by value."""
+    start_command(module, sys.argv[1:], local_workers=local_workers)
+    exit_process(importlib.import_module(module).main())

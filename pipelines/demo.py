@@ -156,7 +156,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines.console import exit_process, setup_logging
+    from pipelines.console import run_module
 
-    setup_logging()
-    exit_process(main())
+    run_module("pipelines.demo", local_workers=False)

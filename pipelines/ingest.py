@@ -10,20 +10,10 @@ runner (`--profile`, or plain Beam flags such as `--runner`).
 
 from __future__ import annotations
 
-if __name__ == "__main__":
-    # Start the local worker processes first: they import Beam while this process does. Then
-    # run the module under its own name rather than as __main__, so that Beam pickles the DoFns
-    # as references to pipelines.ingest (which the workers preload), not by value.
-    import sys as _sys
+if __name__ == "__main__":  # before Beam is imported: see pipelines.console.run_module
+    from pipelines.console import run_module
 
-    from pipelines import console, worker_pool
-
-    console.setup_logging()
-    worker_pool.prestart(_sys.argv[1:], preload=("pipelines.ingest",))
-    from pipelines.console import exit_process as _exit_process
-    from pipelines.ingest import main as _main
-
-    _exit_process(_main())
+    run_module("pipelines.ingest")
 
 import argparse
 import dataclasses
