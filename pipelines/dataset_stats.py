@@ -3,8 +3,9 @@
     python -m pipelines.ingest ...   # the manifest's "stats" section comes from here
 
 The accumulator is small and bounded: counters keyed by distinct image sizes (at most one entry
-per distinct height or width), exact integer pixel sums, one count per class. Beam lifts the
-combine into the workers, so per-pair stats never travel as a list.
+per distinct height or width), exact integer pixel sums, one count per class. The ingest DoFn
+keeps one accumulator per bundle (add_input per record) and the job merges them at the end
+(pipelines/bundle_report.py), so per-pair stats never travel through the runner.
 """
 
 from __future__ import annotations

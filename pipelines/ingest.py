@@ -334,10 +334,11 @@ class PairEncodeAndWrite(_ReportingDoFn):
         yield from super().finish_bundle()
 
 
-def shard_counts_for(config: IngestConfig, listing: BundleReport) -> dict[str, int]:
-    """Shards per split, from the merged listing report (none for a split no key hashed to)."""
+def shard_counts_for(config: IngestConfig, report: BundleReport) -> dict[str, int]:
+    """Shards per split, from the listing's bytes per split in a merged report (none for a
+    split no key hashed to)."""
     return shard_writer.shard_counts(
-        dict(listing.split_bytes),
+        dict(report.split_bytes),
         num_shards=config.num_shards,
         target_shard_bytes=config.target_shard_bytes,
     )
