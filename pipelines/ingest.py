@@ -80,7 +80,9 @@ class IngestOptions(PipelineOptions):
         parser.add_argument(
             "--splits",
             default="train=0.8,val=0.1,test=0.1",
-            help="Split fractions; a pair's split is fixed by a hash of its relative name.",
+            help="Split fractions; a pair's split is fixed by a hash of its relative name. "
+            "'folders' (or folders:train,val,test): the first folder under --images_dir / "
+            "--masks_dir names the split, for data that comes already split.",
         )
         parser.add_argument(
             "--num_shards",
@@ -269,7 +271,9 @@ class ListFiles(_ReportingDoFn):
                 self.reject(result)
                 continue
             key, entry = result
-            self._report.split_bytes[pairing.assign_split(key, self._splits)] += entry[2]
+            split = pairing.assign_split(key, self._splits)
+            if split is not None:  # else rejected when paired (outside the split folders)
+                self._report.split_bytes[split] += entry[2]
             yield key, entry
 
 

@@ -98,8 +98,20 @@ def shard_index(key: str, num_shards: int) -> int:
     return int.from_bytes(digest[8:16], "big") % num_shards
 
 
-def assign_split(key: str, splits: tuple[tuple[str, float], ...]) -> str:
-    """Picks the split for a key from (name, fraction) pairs whose fractions sum to 1."""
+def by_folder(splits: tuple[tuple[str, float | None], ...]) -> bool:
+    """True for `--splits folders`: the first folder of a key names its split."""
+    return all(fraction is None for _, fraction in splits)
+
+
+def assign_split(key: str, splits: tuple[tuple[str, float | None], ...]) -> str | None:
+    """Picks the split for a key from (name, fraction) pairs whose fractions sum to 1.
+
+    With folder splits (fractions None) the key's first folder is its split: `val/a/x` is in
+    `val`. None when that folder is not one of the splits (the pair is then rejected).
+    """
+    if by_folder(splits):
+        top, sep, _ = key.partition("/")
+        return top if sep and top in {name for name, _ in splits} else None
     x = split_fraction(key)
     cumulative = 0.0
     for name, fraction in splits:
@@ -109,12 +121,25 @@ def assign_split(key: str, splits: tuple[tuple[str, float], ...]) -> str:
     return splits[-1][0]  # x within float rounding of 1.0
 
 
-def parse_splits(text: str) -> tuple[tuple[str, float], ...]:
-    """Parses "train=0.8,val=0.1,test=0.1".
+FOLDER_SPLITS = (("train", None), ("val", None), ("test", None))
+
+
+def parse_splits(text: str) -> tuple[tuple[str, float | None], ...]:
+    """Parses "train=0.8,val=0.1,test=0.1", or "folders" / "folders:train,val,test" for data
+    that comes already split into top-level folders (a common layout of public datasets, and
+    the honest one for slices of a volume: neighbours must not straddle splits).
 
     Raises:
       ValueError: on a malformed entry, a negative fraction or a sum other than 1.
     """
+    text = text.strip()
+    if text == "folders":
+        return FOLDER_SPLITS
+    if text.startswith("folders:"):
+        names = tuple(n.strip() for n in text[len("folders:") :].split(",") if n.strip())
+        if not names or len(set(names)) != len(names) or any("/" in n for n in names):
+            raise ValueError(f"--splits {text!r}: expected folders:NAME,NAME,... (unique names)")
+        return tuple((name, None) for name in names)
     splits = []
     for item in text.split(","):
         name, sep, value = item.strip().partition("=")
@@ -135,7 +160,7 @@ def parse_splits(text: str) -> tuple[tuple[str, float], ...]:
 def classify(
     key: str,
     entries: list[tuple[str, str, int]],
-    splits: tuple[tuple[str, float], ...],
+    splits: tuple[tuple[str, float | None], ...],
 ) -> Pair | Reject:
     """Decides what a key is, given every (role, path, size) found for it.
 
@@ -158,4 +183,14 @@ def classify(
     if not images:
         return Reject("orphan_mask", "no image with the same relative name", key, mask=masks[0][0])
     (image, image_size), (mask, mask_size) = images[0], masks[0]
-    return Pair(key, image, mask, assign_split(key, splits), image_size + mask_size)
+    split = assign_split(key, splits)
+    if split is None:
+        return Reject(
+            "outside_split_folders",
+            f"--splits folders: the pair is not under one of the split folders "
+            f"{', '.join(n + '/' for n, _ in splits)}",
+            key,
+            image,
+            mask,
+        )
+    return Pair(key, image, mask, split, image_size + mask_size)

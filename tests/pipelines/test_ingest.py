@@ -284,3 +284,22 @@ def test_two_worker_processes_give_the_same_shards(synthetic_dir, tmp_path):
             a = sorted(r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "a" / name)))
             b = sorted(r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "b" / name)))
             assert a == b
+
+
+def test_folder_splits_follow_the_top_folder(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for seed, key in enumerate(("train/a/x1", "train/x2", "val/x3", "test/x4", "extra/x5")):
+        image, mask = random_pair(seed, 16, 20, 3)
+        write(str(images / f"{key}.png"), encode(image))
+        write(str(masks / f"{key}.png"), encode(mask))
+    out = tmp_path / "out"
+    manifest = ingest.run(_args(images, masks, out, "--splits=folders"))
+    assert {k: v["records"] for k, v in manifest["splits"].items()} == {
+        "train": 2,
+        "val": 1,
+        "test": 1,
+    }
+    assert manifest["splits"]["val"]["fraction"] is None
+    assert manifest["counts"] == {"found": 5, "accepted": 4, "rejected": 1}
+    assert manifest["rejects"]["by_reason"] == {"outside_split_folders": 1}
+    assert sorted(key for key, _, _ in read_split(out, "train")) == ["train/a/x1", "train/x2"]

@@ -54,3 +54,23 @@ def test_hidden_files_are_skipped():
     assert pairing.is_hidden("/d/images/.DS_Store", "/d/images")
     assert pairing.is_hidden("/d/images/.ipynb_checkpoints/x.png", "/d/images")
     assert not pairing.is_hidden("/d/.images/x.png", "/d/.images")
+
+
+def test_folder_splits_take_the_first_folder_and_reject_the_rest():
+    splits = pairing.parse_splits("folders")
+    assert splits == (("train", None), ("val", None), ("test", None))
+    assert pairing.assign_split("val/a/x", splits) == "val"
+    assert pairing.assign_split("test/x", splits) == "test"
+    assert pairing.assign_split("x", splits) is None  # no folder
+    assert pairing.assign_split("other/x", splits) is None
+    pair = pairing.classify(
+        "train/x", [("image", "i/train/x.png", 1), ("mask", "m/train/x.png", 1)], splits
+    )
+    assert isinstance(pair, pairing.Pair) and pair.split == "train"
+    stray = pairing.classify(
+        "misc/x", [("image", "i/misc/x.png", 1), ("mask", "m/misc/x.png", 1)], splits
+    )
+    assert isinstance(stray, pairing.Reject) and stray.reason == "outside_split_folders"
+    assert pairing.parse_splits("folders:fit,holdout") == (("fit", None), ("holdout", None))
+    with pytest.raises(ValueError, match="unique"):
+        pairing.parse_splits("folders:a,a")
