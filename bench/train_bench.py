@@ -63,7 +63,7 @@ def throughput(work: str, batches: int) -> None:
 
     data = prepare(work, 800)
     manifest = load_manifest(data)
-    cfg = config.default()
+    cfg, _ = config.resolve("default", [], manifest)
     bs = cfg.data.batch_size
     ds = make_dataset(data, manifest, "train", cfg.data, training=True, seed=0)
     it = iter(ds)
@@ -75,7 +75,7 @@ def throughput(work: str, batches: int) -> None:
 
     def fresh_model():
         model = unet.build_unet(cfg.model, manifest["num_classes"], manifest["stats"]["channels"])
-        return compile_model(model, cfg, manifest, batches)
+        return compile_model(model, cfg, manifest)
 
     model = fresh_model()
     x, y = next(iter(ds))

@@ -68,7 +68,10 @@ def main(argv=None) -> int:
         "--workers", type=int, default=2, help="Beam worker processes (local runner)."
     )
     parser.add_argument(
-        "--train_minutes", type=float, default=5, help="Training time budget (the demo preset)."
+        "--train_minutes",
+        type=float,
+        default=3,
+        help="Training time budget in minutes (the default plan fits its schedule to it).",
     )
     args = parser.parse_args(argv)
 
@@ -92,9 +95,10 @@ def main(argv=None) -> int:
                            f"--output_dir={out}/data", "--num_classes=2",
                            "--class_names=background,nucleus", *runner])  # fmt: skip
 
-    _step(3, total, f"Train: demo preset, at most {args.train_minutes:g} min")
-    state = train.train(f"{out}/data", f"{out}/run", "demo",
-                        [f"train.max_minutes={args.train_minutes}"])  # fmt: skip
+    _step(3, total, f"Train: the default plan for this dataset, {args.train_minutes:g} min budget")
+    state = train.train(
+        f"{out}/data", f"{out}/run", "default", [f"train.max_minutes={args.train_minutes}"]
+    )
 
     _step(4, total, "Evaluate the best checkpoint on the test split")
     split = "test" if manifest["splits"].get("test", {}).get("records") else "val"

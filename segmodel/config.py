@@ -2,9 +2,11 @@
 
     python -m segmodel.train --data_dir out/data --workdir out/run --preset smoke --set train.epochs=3
 
-Presets: `default()` is a real CPU run (a 4-level U-Net at 128² patches), `smoke()` is the
-seconds-long variant that drives the tests, `gpu()` a full run for one or more GPUs. The resolved
-config is saved as `config.json` in the run folder and reloaded on resume.
+Presets: `default` is planned from the dataset (segmodel/plan.py: patch, depth, batch, class
+weights from manifest.json; a time budget in minutes), for this machine's device; `gpu` is the
+same plan for a GPU; `smoke()` is the seconds-long fixed variant that drives the tests. The
+dataclass defaults below are the fallbacks a plan starts from. The resolved config is saved as
+`config.json` in the run folder and reloaded on resume.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import typing
 class ModelConfig:
     depth: int = 4  # 4 poolings: receptive field ~140 px, inputs padded to a multiple of 16
     base_filters: int = 16  # doubles per level: 16-32-64-128-256, ~1.9 M parameters
-    norm: str = "batch"  # "batch" | "group" (group for small or per-GPU batches)
+    norm: str = "batch"  # "batch" | "group" (group: no running statistics; see plan.py)
     groups: int = 8  # GroupNormalization groups, when norm="group"
+    norm_momentum: float = 0.99  # BatchNorm moving-average momentum (horizon 1/(1-m) steps)
     dropout: float = 0.1  # in the bottleneck only
     upsample: str = "transpose"  # "transpose" | "resize" (resize+conv avoids checkerboards)
     residual: bool = False  # residual double-conv blocks
@@ -40,19 +43,25 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 30  # 0: as many as fit in max_minutes (the schedule is fitted to the budget)
     steps_per_epoch: int = 0  # 0: one pass over the training records
     learning_rate: float = 3e-3  # peak, after warm-up
     warmup_epochs: float = 1.0
     weight_decay: float = 1e-4  # AdamW
     loss: str = "ce_dice"  # "ce" | "dice" | "focal" | "ce_dice"
     class_weights: str = "none"  # "none" | "inverse_sqrt" (from the manifest's pixel counts)
-    early_stopping_patience: int = 8  # epochs without a better val mean IoU
+    # Early stopping counts optimizer steps: stop after this many steps without a better val
+    # mean IoU (0: never), not before early_stopping_min_steps, and never while BatchNorm's
+    # moving averages are younger than 5 horizons (validation would judge unsettled statistics).
+    early_stopping_steps: int = 0
+    early_stopping_min_steps: int = 0
     mixed_precision: bool = False
     xla: bool = False
     seed: int = 0
     val_max_images: int = 0  # 0: all validation images each epoch
-    max_minutes: float = 0  # stop after the epoch that crosses this wall-clock budget (0: none)
+    # Wall-clock budget. With epochs=0 the schedule is planned to end within it; with a fixed
+    # number of epochs it only stops the run after the epoch that crosses it. 0: no budget.
+    max_minutes: float = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,54 +77,19 @@ class Config:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def default() -> Config:
-    """A real run on 2 CPU cores: reaches val mean IoU >= 0.9 on the synthetic data."""
-    return Config()
-
-
 def smoke() -> Config:
     """Seconds, for tests: a 2-level U-Net with 4 filters on 32² patches."""
     return Config(
         model=ModelConfig(depth=2, base_filters=4, dropout=0.0),
         data=DataConfig(patch_size=32, batch_size=4, shuffle_buffer=16),
-        train=TrainConfig(
-            epochs=2, steps_per_epoch=3, warmup_epochs=0.5, early_stopping_patience=0
-        ),
+        train=TrainConfig(epochs=2, steps_per_epoch=3, warmup_epochs=0.5),
     )
 
 
-def demo() -> Config:
-    """The README demo on 2 CPU cores: a 3-level U-Net, a few minutes of training."""
-    return Config(
-        model=ModelConfig(depth=3, base_filters=16, dropout=0.0),
-        data=DataConfig(patch_size=128, batch_size=8, shuffle_buffer=64),
-        train=TrainConfig(
-            epochs=15,
-            steps_per_epoch=20,
-            learning_rate=3e-3,
-            warmup_epochs=1.0,
-            early_stopping_patience=0,
-            max_minutes=5,
-        ),
-    )
-
-
-def gpu() -> Config:
-    """A full run on GPU: wider net, bigger patches, mixed precision and XLA."""
-    return Config(
-        model=ModelConfig(depth=5, base_filters=32, norm="batch", upsample="resize"),
-        data=DataConfig(patch_size=256, batch_size=32, shuffle_buffer=2048),
-        train=TrainConfig(
-            epochs=100,
-            learning_rate=2e-3,
-            mixed_precision=True,
-            xla=True,
-            early_stopping_patience=15,
-        ),
-    )
-
-
-PRESETS = {"default": default, "smoke": smoke, "demo": demo, "gpu": gpu}
+# Planned presets need the manifest (segmodel/plan.py); fixed ones are functions of nothing.
+PLANNED = {"default": None, "gpu": "gpu"}  # name -> device (None: this machine's)
+PRESETS = {"smoke": smoke}
+PRESET_NAMES = sorted([*PLANNED, *PRESETS])
 
 
 def _convert(text: str, annotation):
@@ -180,7 +154,16 @@ def from_dict(data: dict) -> Config:
     )
 
 
-def resolve(preset: str, assignments: list[str]) -> Config:
+def resolve(preset: str, assignments: list[str], manifest: dict | None = None, device="cpu"):
+    """(Config, Plan or None): the preset (planned from `manifest` for planned presets) with the
+    `--set` overrides applied on top."""
+    if preset in PLANNED:
+        if manifest is None:
+            raise ValueError(f"--preset {preset!r} is planned from a dataset: pass its manifest")
+        from segmodel.plan import plan
+
+        planned = plan(manifest, PLANNED[preset] or device)
+        return override(planned.config, assignments), planned
     if preset not in PRESETS:
-        raise ValueError(f"--preset {preset!r}: known presets {sorted(PRESETS)}")
-    return override(PRESETS[preset](), assignments)
+        raise ValueError(f"--preset {preset!r}: known presets {PRESET_NAMES}")
+    return override(PRESETS[preset](), assignments), None

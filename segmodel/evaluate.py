@@ -49,6 +49,61 @@ def load_model(path: str, unsafe: bool = False) -> keras.Model:
         raise ValueError(f"{path}: cannot load model: {e}") from None
 
 
+def validation_of(model_path: str) -> dict | None:
+    """What training measured on the validation split for this model, if it can be found:
+    {"best": score of the checkpoint, "epoch", "last": score after the last epoch, "monitor"}.
+
+    Reads state.json of a run folder (for the folder, best.keras or last.keras in it) or
+    metadata.json of an export folder; None for a bare model file from elsewhere.
+    """
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    name = os.path.basename(resolve_model_path(model_path))
+    try:
+        if os.path.exists(os.path.join(folder, "state.json")):
+            with open(os.path.join(folder, "state.json")) as f:
+                state = json.load(f)
+            monitor, history = state.get("monitor"), state.get("history") or []
+            if name == "last.keras" or name.startswith("epoch-"):
+                row = history[-1] if history else {}
+                return {
+                    "monitor": monitor,
+                    "best": row.get(monitor),
+                    "epoch": row.get("epoch"),
+                    "last": row.get(monitor),
+                }
+            return {
+                "monitor": monitor,
+                "best": state.get("best"),
+                "epoch": state.get("best_epoch"),
+                "last": history[-1].get(monitor) if history else None,
+            }
+        if os.path.exists(os.path.join(folder, "metadata.json")):
+            with open(os.path.join(folder, "metadata.json")) as f:
+                v = json.load(f).get("validation") or {}
+            return {
+                "monitor": v.get("monitor"),
+                "best": v.get("best"),
+                "epoch": v.get("epoch"),
+                "last": None,
+            }
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def gap_line(metrics: dict, validation: dict | None) -> str:
+    """One line: the checkpoint's validation score, this split's score and the difference."""
+    if not validation or validation.get("best") is None or not validation.get("monitor"):
+        return f"{metrics['split']} mean IoU {metrics['mean_iou']:.4f} (no validation record)"
+    line = (
+        f"validation mean IoU {validation['best']:.4f} (epoch {validation['epoch']}) -> "
+        f"{metrics['split']} {metrics['mean_iou']:.4f}: gap {metrics['mean_iou'] - validation['best']:+.4f}"
+    )
+    if validation.get("last") is not None and validation["last"] != validation["best"]:
+        line += f"; last validation {validation['last']:.4f}"
+    return line
+
+
 def evaluate(model_path, data_dir, split="test", output_dir=None, max_overlays=8, model=None):
     """Returns the metrics dict; writes metrics.json and overlays.png when output_dir is set."""
     manifest = load_manifest(data_dir)
@@ -104,6 +159,7 @@ def main(argv=None) -> int:
         return 2
     print(f"{args.split}: {metrics['images']} images")
     print(metrics_table(metrics))
+    print(gap_line(metrics, validation_of(args.model)))
     print(f"Wrote {args.output_dir}/metrics.json and overlays.png")
     return 0
 

@@ -13,6 +13,7 @@ resumes from its last completed epoch, optimizer state included: run the same co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from segmodel.metrics import SegmentationMetric
 from segmodel.unet import build_unet
 
 MONITOR = "val_mean_iou"
+MAX_EPOCHS = 100_000
 
 
 def _atomic_json(path: str, data) -> None:
@@ -108,17 +110,172 @@ class RunState(keras.callbacks.Callback):
         os.replace(temp, os.path.join(self.workdir, "history.csv"))
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the epoch during which `minutes` of wall-clock time ran out."""
+def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up from 1 % of `peak`, then cosine decay to 1 % of it at `total_steps`.
 
-    def __init__(self, minutes: float):
+    Formula: warm-up s < W: peak·(0.01 + 0.99·s/W); then peak·(0.01 + 0.99·½(1 + cos(π·t))),
+    t = (s − W)/(T − W) clipped to [0, 1].
+    """
+    if warmup_steps and step < warmup_steps:
+        return peak * (0.01 + 0.99 * step / warmup_steps)
+    t = min(1.0, max(0.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+class Schedule(keras.callbacks.Callback):
+    """Sets the learning rate before every step from the optimizer step and the planned total.
+
+    A Python-side schedule instead of a Keras LearningRateSchedule object because the total is
+    not known at compile time: with a time budget it follows from the measured step time
+    (BudgetPlanner), and resuming with more epochs or minutes stretches it. The curve is a
+    function of the optimizer step only, so a resumed run continues it where it left off.
+    """
+
+    def __init__(self, cfg: config_lib.Config, state: dict, steps_per_epoch: int):
         super().__init__()
-        self.deadline = time.time() + 60 * minutes
+        self.cfg, self.state, self.steps_per_epoch = cfg, state, steps_per_epoch
+        self.warmup = int(cfg.train.warmup_epochs * steps_per_epoch)
+
+    def on_train_begin(self, logs=None):
+        self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Until the budget planner has measured the first epoch, only the warm-up is in use.
+        total = (self.state["planned_epochs"] or MAX_EPOCHS) * self.steps_per_epoch
+        self.model.optimizer.learning_rate = learning_rate_at(
+            self.step, total, min(self.warmup, total - 1), self.cfg.train.learning_rate
+        )
+        self.step += 1
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+class BudgetPlanner(keras.callbacks.Callback):
+    """Fits the number of epochs to `train.max_minutes` from measured times, and stops there.
+
+    After every epoch: the time an epoch takes (median wall time between epoch ends, so steps,
+    validation and checkpoints all count; after the first epoch, which traces the graphs: median
+    step time x steps + validation time) fixes the planned total as the epochs done plus as
+    many more as fit in what is left of the budget. The learning-rate schedule
+    (Schedule) reads the plan, so the decay ends with the budget instead of being cut off.
+    With a fixed number of epochs (train.epochs > 0) the budget only stops the run after the
+    epoch that crosses it. Training time is accumulated in state.json across resumes.
+    """
+
+    def __init__(self, cfg: config_lib.Config, state: dict, steps_per_epoch: int):
+        super().__init__()
+        self.budget = 60 * cfg.train.max_minutes
+        self.fixed = cfg.train.epochs > 0
+        self.state, self.steps_per_epoch = state, steps_per_epoch
+
+        self.step_times, self.val_times, self.epoch_times = [], [], []  # this process's
+
+    def on_train_begin(self, logs=None):
+        # Wall clock from here: tracing, checkpoints and validation all count against the budget.
+        self.start = self.previous_end = time.perf_counter()
+        self.base = self.state.get("train_seconds", 0.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.last = time.perf_counter()
+        self.first_step = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if not self.first_step:  # the first step of each epoch waits for the input pipeline
+            self.step_times = [*self.step_times[-999:], now - self.last]
+        self.first_step = False
+        self.last = now
 
     def on_epoch_end(self, epoch, logs=None):
-        if time.time() >= self.deadline:
-            print(f"Time budget reached after epoch {epoch + 1}; stopping.", flush=True)
+        now = time.perf_counter()
+        self.state["train_seconds"] = self.base + now - self.start
+        if self.previous_end != self.start:  # not this process's first epoch (tracing)
+            self.epoch_times.append(now - self.previous_end)
+        self.previous_end = now
+        if not self.budget:
+            return
+        left = self.budget - self.state["train_seconds"]
+        if not self.fixed:
+            # Medians over the run so far: tracing (first steps, new validation image sizes)
+            # and stray slow steps are noise that must not make the plan jump.
+            self.val_times.append(now - self.last)
+            step_seconds = _median(self.step_times or [now - self.last])
+            val_seconds = _median(self.val_times)
+            epoch_seconds = (
+                _median(self.epoch_times)  # measured: steps, validation, checkpoints
+                if self.epoch_times
+                else step_seconds * self.steps_per_epoch + val_seconds
+            )
+            more = max(0, math.floor(left / epoch_seconds))
+            planned = epoch + 1 + more
+            if planned != self.state.get("planned_epochs"):
+                print(
+                    f"Budget {self.budget / 60:g} min: {step_seconds:.2f} s/step, "
+                    f"{val_seconds:.1f} s validation, {epoch_seconds:.0f} s/epoch -> {planned} "
+                    f"epochs of {self.steps_per_epoch} steps ({planned * self.steps_per_epoch} "
+                    "steps); the learning rate decays over them",
+                    flush=True,
+                )
+            self.state["planned_epochs"] = planned
+        if epoch + 1 >= self.state["planned_epochs"] or left <= 0:
+            if left <= 0 and self.fixed:
+                print(f"Time budget reached after epoch {epoch + 1}; stopping.", flush=True)
             self.model.stop_training = True
+
+
+class StepEarlyStopping(keras.callbacks.Callback):
+    """Stops when the monitored score has not improved for `patience` optimizer steps.
+
+    Never before `min_steps`, and never while BatchNorm's moving averages are younger than five
+    horizons (1/(1 − momentum) steps each): until then validation judges statistics that have
+    not settled, not the model (the small-data failure this replaces stopped at step 90 with
+    momentum 0.99, a horizon of 100 steps).
+    """
+
+    def __init__(self, monitor: str, patience: int, min_steps: int, cfg: config_lib.Config):
+        super().__init__()
+        self.monitor, self.patience = monitor, patience
+        self.min_steps = min_steps
+        if cfg.model.norm == "batch":
+            self.min_steps = max(min_steps, math.ceil(5 / (1 - cfg.model.norm_momentum)))
+        self.best, self.best_step = None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        score = (logs or {}).get(self.monitor)
+        if score is None:
+            return
+        if self.best is None or score > self.best:
+            self.best, self.best_step = score, step
+        elif step >= self.min_steps and step - self.best_step >= self.patience:
+            print(
+                f"Early stop after epoch {epoch + 1}: no better {self.monitor} for "
+                f"{step - self.best_step} steps (best {self.best:.4f} at step {self.best_step})",
+                flush=True,
+            )
+            self.model.stop_training = True
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One progress line per epoch: epoch / planned, losses and scores, learning rate, ETA."""
+
+    def __init__(self, state: dict):
+        super().__init__()
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        planned = self.state.get("planned_epochs") or "?"
+        scores = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k != "learning_rate")
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        eta = ""
+        if isinstance(planned, int) and epoch >= 0:
+            per_epoch = self.state.get("train_seconds", 0.0) / (epoch + 1)
+            eta = f"  eta {max(0, planned - epoch - 1) * per_epoch:.0f}s"
+        print(f"epoch {epoch + 1}/{planned}  {scores}  lr {lr:.2e}{eta}", flush=True)
 
 
 def _corrupt_shards(data_dir: str, manifest: dict) -> str:
@@ -144,27 +301,14 @@ def _strategy():
     return tf.distribute.get_strategy()
 
 
-def learning_rate_schedule(cfg: config_lib.Config, steps_per_epoch: int):
-    """Cosine decay over the whole run after a linear warm-up. A function of the optimizer step
-    only, so a resumed run (even with more epochs) continues the curve where it left off."""
-    t = cfg.train
-    total = max(1, t.epochs * steps_per_epoch)
-    warmup = min(int(t.warmup_epochs * steps_per_epoch), total - 1)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=t.learning_rate * 0.01 if warmup else t.learning_rate,
-        decay_steps=max(1, total - warmup),
-        alpha=0.01,
-        warmup_target=t.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
-
-
-def compile_model(model, cfg: config_lib.Config, manifest: dict, steps_per_epoch: int):
+def compile_model(model, cfg: config_lib.Config, manifest: dict):
     num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
     t = cfg.train
-    schedule = learning_rate_schedule(cfg, steps_per_epoch)
+    # The learning rate is set before every step by the Schedule callback.
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=t.weight_decay),
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=t.learning_rate, weight_decay=t.weight_decay
+        ),
         loss=SegmentationLoss(
             t.loss, num_classes, ignore, class_weights_from_manifest(manifest, t.class_weights)
         ),
@@ -177,30 +321,66 @@ def compile_model(model, cfg: config_lib.Config, manifest: dict, steps_per_epoch
     return model
 
 
+def _device() -> str:
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
+    """(config, state, plan or None, checkpoint to resume from or None)."""
+    state_path = os.path.join(workdir, "state.json")
+    if not os.path.exists(state_path):
+        cfg, planned = config_lib.resolve(preset, list(overrides), manifest, _device())
+        state = {"epochs_done": 0, "best": None, "best_epoch": None, "history": [],
+                 "data_dir": data_dir, "monitor": MONITOR, "planned_epochs": None,
+                 "train_seconds": 0.0}  # fmt: skip
+        if cfg.train.epochs:
+            state["planned_epochs"] = cfg.train.epochs
+        elif not cfg.train.max_minutes:
+            raise ValueError("train.epochs=0 plans the run from train.max_minutes: set one of them")
+        return cfg, state, planned, None
+    with open(os.path.join(workdir, "config.json")) as f:
+        saved = config_lib.from_dict(json.load(f))
+    cfg = config_lib.override(saved, list(overrides))
+    with open(state_path) as f:
+        state = json.load(f)
+    checkpoint = os.path.join(workdir, state.get("checkpoint", "last.keras"))
+    if not os.path.exists(checkpoint):
+        raise ValueError(f"{state_path} names {checkpoint}, which is missing; cannot resume")
+    done = state["epochs_done"]
+    if cfg.train.epochs:
+        state["planned_epochs"] = cfg.train.epochs  # more epochs on resume stretch the schedule
+    elif cfg.train.max_minutes != saved.train.max_minutes and done:
+        # A new budget: as many more epochs as fit at the pace measured so far.
+        per_epoch = state.get("train_seconds", 0.0) / done
+        left = 60 * cfg.train.max_minutes - state.get("train_seconds", 0.0)
+        state["planned_epochs"] = done + max(0, math.floor(left / max(per_epoch, 1e-6)))
+    return cfg, state, None, checkpoint
+
+
 def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), verbose=None) -> dict:
-    """Trains (or resumes) a run; returns its final state.json content."""
+    """Trains (or resumes) a run; returns its final state.json content.
+
+    A new run resolves `preset` (planned from the manifest for `default` and `gpu`), prints
+    the plan and saves it as plan.json. A folder with state.json resumes with its saved config
+    (plus `overrides`).
+    """
     os.makedirs(workdir, exist_ok=True)
     manifest = load_manifest(data_dir)
-    state_path = os.path.join(workdir, "state.json")
-    last_path = os.path.join(workdir, "last.keras")
-    resuming = os.path.exists(state_path)
-    if resuming:
-        with open(os.path.join(workdir, "config.json")) as f:
-            cfg = config_lib.override(config_lib.from_dict(json.load(f)), list(overrides))
-        with open(state_path) as f:
-            state = json.load(f)
-        last_path = os.path.join(workdir, state.get("checkpoint", "last.keras"))
-        if not os.path.exists(last_path):
-            raise ValueError(f"{state_path} names {last_path}, which is missing; cannot resume")
-    else:
-        cfg = config_lib.resolve(preset, list(overrides))
-        state = {"epochs_done": 0, "best": None, "best_epoch": None, "history": [],
-                 "data_dir": data_dir, "monitor": MONITOR}  # fmt: skip
+    cfg, state, planned, checkpoint = _start_or_resume(
+        data_dir, workdir, preset, overrides, manifest
+    )
     _atomic_json(os.path.join(workdir, "config.json"), cfg.to_dict())
+    if planned is not None:  # as planned, with the --set overrides on top
+        reasons = dict(planned.reasons)
+        if overrides:
+            reasons["overrides"] = "--set " + " --set ".join(overrides) + " (on top of the plan)"
+        planned = dataclasses.replace(planned, config=cfg, reasons=reasons)
+        print(planned.describe(), flush=True)
+        _atomic_json(os.path.join(workdir, "plan.json"), planned.to_dict())
+    if state["planned_epochs"] and state["epochs_done"] >= state["planned_epochs"]:
+        print(f"{workdir} already trained for {state['epochs_done']} epochs; nothing to do.")
+        return state
 
-    keras.utils.set_random_seed(cfg.train.seed + state["epochs_done"])
-    if cfg.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
     train_records = manifest["splits"].get("train", {}).get("records", 0)
     if not train_records:
         raise ValueError(f"{data_dir}: the manifest has no training records")
@@ -208,13 +388,22 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     val_records = manifest["splits"].get("val", {}).get("records", 0)
     monitor = MONITOR if val_records else "mean_iou"
     state["monitor"] = monitor
+    keras.utils.set_random_seed(cfg.train.seed + state["epochs_done"])
+    policy = keras.mixed_precision.global_policy()
+    if cfg.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        return _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)  # a process-wide switch: restore it
 
+
+def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) -> dict:
+    val_records = manifest["splits"].get("val", {}).get("records", 0)
+    monitor = state["monitor"]
     with _strategy().scope():
-        if resuming:
-            model = keras.models.load_model(last_path)
-            # --set train.epochs=N on resume stretches the schedule instead of leaving the
-            # learning rate at the floor of the old one.
-            model.optimizer.learning_rate = learning_rate_schedule(cfg, steps)
+        if checkpoint:
+            model = keras.models.load_model(checkpoint)
             print(
                 f"Resuming {workdir} after epoch {state['epochs_done']} "
                 f"(optimizer step {int(model.optimizer.iterations.numpy())})",
@@ -222,44 +411,47 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
             )
         else:
             model = build_unet(cfg.model, manifest["num_classes"], manifest["stats"]["channels"])
-            compile_model(model, cfg, manifest, steps)
-    if state["epochs_done"] >= cfg.train.epochs:
-        print(f"{workdir} already trained for {cfg.train.epochs} epochs; nothing to do.")
-        return state
+            compile_model(model, cfg, manifest)
 
     train_ds = make_dataset(
         data_dir, manifest, "train", cfg.data, training=True,
         seed=cfg.train.seed + state["epochs_done"],
     )  # fmt: skip
-    val_ds = (
-        make_dataset(
+    val_ds = None
+    if val_records:
+        # Whole images at native resolution, one at a time, through the same confusion matrix
+        # as segmodel.evaluate: the score that picks best.keras is the test metric's twin.
+        val_ds = make_dataset(
             data_dir, manifest, "val", cfg.data, training=False, max_images=cfg.train.val_max_images
         )  # fmt: skip
-        if val_records
-        else None
-    )
     val_steps = min(val_records, cfg.train.val_max_images or val_records)
-    callbacks = [RunState(workdir, monitor, state)]
-    if cfg.train.early_stopping_patience:
+    # Order matters: the planner fixes the epoch count before the state is saved and printed.
+    callbacks = [
+        Schedule(cfg, state, steps),
+        BudgetPlanner(cfg, state, steps),
+        RunState(workdir, monitor, state),
+        EpochLine(state),
+    ]
+    if cfg.train.early_stopping_steps:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience
+            StepEarlyStopping(
+                monitor, cfg.train.early_stopping_steps, cfg.train.early_stopping_min_steps, cfg
             )
         )
-    if cfg.train.max_minutes:
-        callbacks.append(TimeBudget(cfg.train.max_minutes))
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), profile_batch=0))
     start = time.time()
     try:
         model.fit(
             train_ds,
-            epochs=cfg.train.epochs,
+            # With a budget the planner stops the run; the bound only keeps Keras' loop finite.
+            epochs=state["planned_epochs"] if cfg.train.epochs else MAX_EPOCHS,
             initial_epoch=state["epochs_done"],
             steps_per_epoch=steps,
             validation_data=val_ds,
             validation_steps=val_steps if val_ds is not None else None,
             callbacks=callbacks,
-            verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+            shuffle=False,  # the stream shuffles itself; Keras would warn that it cannot
+            verbose=verbose if verbose is not None else 0,
         )
     except tf.errors.DataLossError:
         # TensorFlow's message does not say which file; find it, then stop with one clear line.
@@ -287,8 +479,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
     parser.add_argument("--workdir", required=True, help="Run folder; an existing run resumes.")
     parser.add_argument(
-        "--preset", default="default", choices=sorted(config_lib.PRESETS),
-        help="Named config (ignored on resume: the run's saved config is used).",
+        "--preset", default="default", choices=config_lib.PRESET_NAMES,
+        help="default: planned from the dataset's manifest for this machine (python -m "
+        "segmodel.plan shows it); gpu: the same for a GPU; smoke: seconds, for tests. "
+        "Ignored on resume: the run's saved config is used.",
     )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",

@@ -51,11 +51,12 @@ class CropToReference(keras.layers.Layer):
         return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
-def _norm(config: ModelConfig, name: str):
-    if config.norm == "group":
-        return keras.layers.GroupNormalization(groups=config.groups, name=name)
+def _norm(config: ModelConfig, filters: int, name: str):
+    if config.norm == "group":  # never more groups than channels (narrow smoke models)
+        groups = min(config.groups, filters)
+        return keras.layers.GroupNormalization(groups=groups, name=name)
     if config.norm == "batch":
-        return keras.layers.BatchNormalization(name=name)
+        return keras.layers.BatchNormalization(momentum=config.norm_momentum, name=name)
     raise ValueError(f"model.norm must be 'batch' or 'group', got {config.norm!r}")
 
 
@@ -66,7 +67,7 @@ def _conv_block(x, filters: int, config: ModelConfig, name: str):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(
             x
         )
-        x = _norm(config, f"{name}_norm{i}")(x)
+        x = _norm(config, filters, f"{name}_norm{i}")(x)
         if i == 1 or not config.residual:
             x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)
     if config.residual:

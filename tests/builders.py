@@ -101,3 +101,20 @@ def bad_corpus(root) -> dict:
     os.symlink(images, images / "good" / "loop")  # never followed: no loop
     outcome["good/loop"] = "symlink_to_folder"
     return outcome
+
+
+def fingerprint_manifest(
+    height=256, width=256, channels=1, frequencies=(0.7, 0.2, 0.1), train=150, val=30, bits="8"
+):
+    """A manifest with just what segmodel.plan reads (the dataset's fingerprint)."""
+    return {
+        "num_classes": len(frequencies),
+        "splits": {"train": {"records": train}, "val": {"records": val}},
+        "stats": {
+            "image_height": {"min": height, "median": height, "max": height},
+            "image_width": {"min": width, "median": width, "max": width},
+            "channels": channels,
+            "bit_depths": {bits: train + val},
+            "class_frequencies": list(frequencies),
+        },
+    }

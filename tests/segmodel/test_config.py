@@ -17,7 +17,7 @@ def test_presets_and_overrides():
     assert cfg.data.scale_range == (0.5, 2.0) and cfg.train.learning_rate == 0.01
     assert config.smoke().train.epochs == 2  # frozen: the preset itself is untouched
     assert config.from_dict(cfg.to_dict()) == cfg
-    assert set(config.PRESETS) == {"default", "smoke", "demo", "gpu"}
+    assert config.PRESET_NAMES == ["default", "gpu", "smoke"]
 
 
 @pytest.mark.parametrize(
@@ -32,9 +32,20 @@ def test_presets_and_overrides():
 )
 def test_bad_overrides_say_what_is_wrong(assignment, message):
     with pytest.raises(ValueError, match=message):
-        config.override(config.default(), [assignment])
+        config.override(config.smoke(), [assignment])
 
 
 def test_unknown_preset():
     with pytest.raises(ValueError, match="known presets"):
         config.resolve("huge", [])
+
+
+def test_planned_presets_need_a_manifest_and_take_overrides():
+    from builders import fingerprint_manifest as manifest
+
+    with pytest.raises(ValueError, match="manifest"):
+        config.resolve("default", [])
+    cfg, plan = config.resolve("default", ["data.batch_size=2"], manifest())
+    assert cfg.data.batch_size == 2 and plan.config.data.batch_size != 2
+    gpu, _ = config.resolve("gpu", [], manifest())
+    assert gpu.train.mixed_precision and gpu.model.base_filters == 32

@@ -1,0 +1,142 @@
+"""Three small labelled datasets, written as image/mask folders that our ingest reads.
+
+    .venv/bin/python bench/small_datasets.py --output_dir /tmp/small --names thin_rare
+
+Each builder writes `images/<split>/<name>.png` with its mask at the same relative path under
+`masks/` (8-bit, one channel, class indices 0..N-1); the first path component names the split,
+for the ingest's `--splits folders` mode. Each returns {"images_dir", "masks_dir",
+"num_classes", "class_names", "splits": "folders"}.
+
+  nuclei_blocks    the real nuclei stack (60 slices, 16-bit), split by contiguous blocks of
+                   slices with 4-slice guard bands, so neighbouring slices never straddle splits.
+  synthetic_small  150 `sample_data.synthetic_pair`s, 4 classes, sides 96..224 px.
+  thin_rare        40 gray 320x384 images: thin curves (~3-10 % of pixels) and rare small
+                   blobs (well under 1 %) of overlapping brightness on an uneven, noisy background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from segmodel import sample_data
+
+
+def _writer(output_dir: str):
+    """Returns (save(split, name, image, mask), the dict every builder returns, minus classes)."""
+    images_dir = os.path.join(output_dir, "images")
+    masks_dir = os.path.join(output_dir, "masks")
+
+    def save(split: str, name: str, image: np.ndarray, mask: np.ndarray) -> None:
+        for folder, array in ((images_dir, image), (masks_dir, mask.astype(np.uint8))):
+            os.makedirs(os.path.join(folder, split), exist_ok=True)
+            Image.fromarray(array).save(os.path.join(folder, split, f"{name}.png"))
+
+    return save, {"images_dir": images_dir, "masks_dir": masks_dir, "splits": "folders"}
+
+
+def _split_by_index(i: int, train: int, val: int) -> str:
+    return "train" if i < train else "val" if i < train + val else "test"
+
+
+def build_nuclei_blocks(output_dir: str) -> dict:
+    """The nuclei stack: slices 0-39 train, 44-49 val, 54-59 test (40-43, 50-53 dropped)."""
+    images, labels = sample_data.nuclei_stack()
+    save, info = _writer(output_dir)
+    blocks = {"train": range(0, 40), "val": range(44, 50), "test": range(54, 60)}
+    for split, slices in blocks.items():
+        for z in slices:
+            # uint16 arrays are saved by Pillow as 16-bit PNGs ("I;16").
+            save(split, f"slice_{z:03d}", images[z].astype(np.uint16), labels[z] > 0)
+    return {**info, "num_classes": 2, "class_names": ["background", "nucleus"]}
+
+
+def build_synthetic_small(output_dir: str, seed: int = 0) -> dict:
+    """150 synthetic RGB pairs, 4 classes, sides drawn from 96..224; 110/20/20 by index."""
+    rng = np.random.default_rng(seed)
+    save, info = _writer(output_dir)
+    for i in range(150):
+        height, width = (int(s) for s in rng.integers(96, 225, size=2))
+        image, mask = sample_data.synthetic_pair(rng, height, width, num_classes=4)
+        save(_split_by_index(i, 110, 20), f"img_{i:03d}", image, mask)
+    return {**info, "num_classes": 4, "class_names": ["background", "disc", "box", "triangle"]}
+
+
+def _smooth_field(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
+    """Low-frequency noise in about [-1, 1]: a coarse random grid upsampled bicubically."""
+    coarse = rng.normal(0, 1, size=(cells, cells + 1)).astype(np.float32)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC)) / 2
+
+
+def thin_rare_pair(rng: np.random.Generator, height: int = 320, width: int = 384):
+    """One (image uint8 [H, W], mask uint8 [H, W]): 0 background, 1 thin curve, 2 rare blob.
+
+    Curves and blobs take their contrast from the same range, and the background carries an
+    illumination ramp larger than that contrast, so only shape separates the classes and no
+    single threshold finds the foreground.
+    """
+    mask, bright = Image.new("L", (width, height)), Image.new("L", (width, height))
+    draw_mask, draw_bright = ImageDraw.Draw(mask), ImageDraw.Draw(bright)
+    for _ in range(rng.integers(6, 12)):  # thin curves: random walks with a smooth heading
+        y, x, heading = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(0, 2 * np.pi)
+        turn, points = 0.0, [(x, y)]
+        for _ in range(rng.integers(60, 160)):
+            turn = 0.8 * turn + rng.normal(0, 0.08)
+            heading += turn
+            x, y = x + 4 * np.cos(heading), y + 4 * np.sin(heading)
+            if not (0 <= x < width and 0 <= y < height):
+                break
+            points.append((x, y))
+        line_width = int(rng.integers(2, 5))
+        draw_mask.line(points, fill=1, width=line_width, joint="curve")
+        draw_bright.line(points, fill=int(rng.uniform(20, 50)), width=line_width, joint="curve")
+    if rng.random() < 0.5:  # rare blobs, in about half the images
+        for _ in range(rng.integers(1, 6)):
+            ry, rx = rng.uniform(4, 8, size=2)
+            cy, cx = rng.uniform(10, height - 10), rng.uniform(10, width - 10)
+            box = (cx - rx, cy - ry, cx + rx, cy + ry)
+            draw_mask.ellipse(box, fill=2)
+            draw_bright.ellipse(box, fill=int(rng.uniform(20, 50)))
+    # Soft edges: the optics blur the structures, the labels stay crisp.
+    signal = np.asarray(bright.filter(ImageFilter.GaussianBlur(0.8)), np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (xx / width - 0.5) * np.cos(angle) + (yy / height - 0.5) * np.sin(angle)
+    background = rng.uniform(70, 110) + rng.uniform(60, 100) * ramp
+    background += 15 * _smooth_field(rng, height, width, cells=6)
+    image = background + signal + rng.normal(0, rng.uniform(6, 12), size=(height, width))
+    return np.clip(image, 0, 255).astype(np.uint8), np.asarray(mask, np.uint8)
+
+
+def build_thin_rare(output_dir: str, seed: int = 0, count: int = 40) -> dict:
+    """`count` thin_rare_pair()s; the first 70 % train, then 15 % val and 15 % test, by index."""
+    rng = np.random.default_rng(seed)
+    save, info = _writer(output_dir)
+    train, val = round(0.7 * count), round(0.15 * count)
+    for i in range(count):
+        image, mask = thin_rare_pair(rng)
+        save(_split_by_index(i, train, val), f"img_{i:03d}", image, mask)
+    return {**info, "num_classes": 3, "class_names": ["background", "thin", "rare"]}
+
+
+BUILDERS = {
+    "nuclei_blocks": build_nuclei_blocks,
+    "synthetic_small": build_synthetic_small,
+    "thin_rare": build_thin_rare,
+}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_dir", required=True, help="Writes one folder per dataset here.")
+    parser.add_argument("--names", default=",".join(BUILDERS), help="Comma-separated builders.")
+    args = parser.parse_args(argv)
+    for name in args.names.split(","):
+        print(name, BUILDERS[name](os.path.join(args.output_dir, name)))
+
+
+if __name__ == "__main__":
+    main()

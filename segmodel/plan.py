@@ -1,0 +1,193 @@
+"""The training plan: a configuration derived from the dataset's fingerprint in manifest.json.
+
+    python -m segmodel.plan --data_dir out/data            # prints the plan and why
+
+Like nnU-Net's experiment planning, the defaults follow the data instead of being fixed: a
+fixed 128² / batch-16 / one-pass-per-epoch recipe that suits 800 images collapses on 150
+(10 optimizer steps an epoch, BatchNorm statistics that never settle, early stopping after
+90 steps). The plan fixes what must not depend on the dataset's size (an epoch is a fixed
+number of optimizer steps; the run is a time budget in minutes, its schedule fitted to the
+measured step time by `segmodel.train`) and derives the rest from the manifest:
+
+- patch: the median image side, rounded up to a multiple of 2**depth, so small images train
+  whole (capped per device: large images train on crops, evaluate whole);
+- depth: poolings until the bottleneck is about 8-16 px on the patch (2..4 on CPU, 2..5 on GPU);
+- batch: a fixed number of pixels per step (so step time is about the same whatever the size),
+  at least 4 images, never more than the training set;
+- normalisation: GroupNorm — no running statistics, so what validation sees is what the model
+  will do in inference whatever the step count or batch size (docs/benchmarks.md: the small-data
+  measurements behind this choice);
+- class weights: inverse square root of the class frequencies when one class is rarer than
+  1/50 of the most common (Dice alone under-trains such a class);
+- cache the decoded records in memory when they fit in 2 GiB.
+
+Every field stays overridable with `--set section.field=value`; the plan and its reasons are
+printed at the start of training and saved as `plan.json` in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+
+from segmodel.config import Config, DataConfig, ModelConfig, TrainConfig
+
+# Per device: (largest patch side, deepest U-Net, base filters, pixels per batch, steps per
+# epoch). CPU figures are for 2 cores: one 16-filter step on 4 x 224² takes ~0.5 s there.
+_DEVICE = {
+    "cpu": dict(max_patch=256, max_depth=4, base_filters=16, batch_pixels=4 * 224**2, steps=50),
+    "gpu": dict(max_patch=512, max_depth=5, base_filters=32, batch_pixels=8 * 384**2, steps=250),
+}
+MIN_BATCH, MAX_BATCH = 4, 32
+RARE_CLASS_RATIO = 50  # most common / rarest class frequency above which classes are weighted
+CACHE_LIMIT_BYTES = 2 << 30  # decoded float32 records of train + val held in memory
+DEFAULT_MINUTES = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    config: Config
+    reasons: dict[str, str]  # field -> why, for the printout and plan.json
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "reasons": self.reasons}
+
+    def describe(self) -> str:
+        c = self.config
+        lines = [
+            f"Plan: {c.model.depth}-level U-Net, {c.model.base_filters} base filters, "
+            f"{c.model.norm} norm; {c.data.patch_size}² patches, batch {c.data.batch_size}; "
+            f"epochs of {c.train.steps_per_epoch} steps"
+            + (
+                f", as many as fit in {c.train.max_minutes:g} min"
+                if not c.train.epochs
+                else f", {c.train.epochs} epochs"
+            )
+        ]
+        lines += [f"  {key}: {why}" for key, why in self.reasons.items()]
+        return "\n".join(lines)
+
+
+def _depth_for(side: float, max_depth: int) -> int:
+    """Poolings until the bottleneck is 8..16 px: log2(side / 8), within 2..max_depth."""
+    return int(min(max_depth, max(2, math.floor(math.log2(max(side, 32) / 8)))))
+
+
+def plan(manifest: dict, device: str = "cpu", minutes: float = DEFAULT_MINUTES) -> Plan:
+    """The training configuration for the dataset `manifest` describes.
+
+    Args:
+      manifest: the ingest's manifest.json content.
+      device: "cpu" or "gpu" (sizes and per-step work differ).
+      minutes: the time budget the schedule is fitted to.
+    """
+    if device not in _DEVICE:
+        raise ValueError(f"device must be one of {sorted(_DEVICE)}, got {device!r}")
+    d = _DEVICE[device]
+    stats = manifest["stats"]
+    height, width = stats["image_height"]["median"], stats["image_width"]["median"]
+    side = max(height, width, 1)
+    train_records = manifest["splits"].get("train", {}).get("records", 0)
+    val_records = manifest["splits"].get("val", {}).get("records", 0)
+    reasons = {}
+
+    depth = _depth_for(min(side, d["max_patch"]), d["max_depth"])
+    multiple = 2**depth
+    patch = int(math.ceil(min(side, d["max_patch"]) / multiple) * multiple)
+    if side <= d["max_patch"]:
+        reasons["patch_size"] = (
+            f"{patch}: median image {height:g}x{width:g} fits, so images train whole "
+            f"(rounded up to a multiple of {multiple})"
+        )
+    else:
+        reasons["patch_size"] = (
+            f"{patch}: median image {height:g}x{width:g} is larger than the {device} cap "
+            f"{d['max_patch']}; training crops, evaluation and inference use whole images"
+        )
+    reasons["depth"] = f"{depth}: bottleneck of {patch // multiple} px on a {patch}² patch"
+
+    batch = round(d["batch_pixels"] / patch**2)
+    batch = max(MIN_BATCH, min(MAX_BATCH, batch, max(train_records, 1)))
+    reasons["batch_size"] = (
+        f"{batch}: about {d['batch_pixels'] / 1e6:.1f} M pixels a step "
+        f"(at least {MIN_BATCH}, at most the {train_records} training images)"
+    )
+    reasons["steps_per_epoch"] = (
+        f"{d['steps']}: an epoch is a fixed number of steps whatever the dataset's size "
+        f"({train_records} training images here), so validation, checkpoints and the schedule "
+        "behave the same on 100 images and on 100,000"
+    )
+    reasons["epochs"] = (
+        "as many as fit in train.max_minutes, from the measured step and validation time; "
+        "the learning rate decays to its floor at the end of the budget"
+    )
+
+    freq = [f for f in stats.get("class_frequencies", []) if f > 0]
+    weights = "none"
+    if len(freq) >= 2 and max(freq) / min(freq) > RARE_CLASS_RATIO:
+        weights = "inverse_sqrt"
+        reasons["class_weights"] = (
+            f"inverse_sqrt: the rarest class is {max(freq) / min(freq):.0f}x rarer than the "
+            f"most common (> {RARE_CLASS_RATIO})"
+        )
+    else:
+        reasons["class_weights"] = f"none: no class is more than {RARE_CLASS_RATIO}x rarer"
+
+    decoded = (train_records + val_records) * height * width * stats["channels"] * 4
+    cache = decoded <= CACHE_LIMIT_BYTES
+    reasons["cache_decoded"] = (
+        f"{str(cache).lower()}: decoded train+val ≈ {decoded / 2**20:.0f} MiB "
+        f"(limit {CACHE_LIMIT_BYTES >> 20} MiB)"
+    )
+    reasons["norm"] = (
+        "group: no running statistics, so validation and inference see the model as trained, "
+        "at any batch size and step count"
+    )
+
+    config = Config(
+        model=ModelConfig(
+            depth=depth, base_filters=d["base_filters"], norm="group", groups=8, dropout=0.0
+        ),
+        data=DataConfig(
+            patch_size=patch,
+            batch_size=batch,
+            shuffle_buffer=max(16, min(train_records, 512)),
+            cache_decoded=cache,
+        ),
+        train=TrainConfig(
+            epochs=0,
+            steps_per_epoch=d["steps"],
+            max_minutes=minutes,
+            class_weights=weights,
+            mixed_precision=device == "gpu",
+            val_max_images=200,
+        ),
+    )
+    return Plan(config, reasons)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m segmodel.plan", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json).")
+    parser.add_argument("--device", default="cpu", choices=sorted(_DEVICE))
+    parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="Time budget.")
+    parser.add_argument("--json", action="store_true", help="Print plan.json instead.")
+    args = parser.parse_args(argv)
+    from segmodel.manifest import ManifestError, load_manifest
+
+    try:
+        result = plan(load_manifest(args.data_dir), args.device, args.minutes)
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
