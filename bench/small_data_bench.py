@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/small_data_bench.py --minutes 4
     .venv/bin/python bench/small_data_bench.py --minutes 2 --datasets nuclei_blocks \
-        --skip_seed --variant bn99=model.norm=batch --variant bn90=model.norm=batch,model.norm_momentum=0.9
+        --skip_seed --variant group=model.norm=group --variant bn99=model.norm_momentum=0.99
 
 Datasets (bench/small_datasets.py; split by folders, so neighbouring slices never straddle
 splits): nuclei_blocks (real, 16-bit, 40 train slices), synthetic_small (150 images of varied
@@ -46,27 +46,31 @@ def ingest(name: str, work: str) -> str:
     return data
 
 
-def mode_agreement(model, data: str, images: int = 16) -> float:
-    """Share of pixels whose class is the same in inference and training mode (train split).
+def mode_agreement(model, data: str, run: str, batches: int = 4) -> float:
+    """Share of pixels whose class is the same in inference and training mode, on training
+    batches like the ones the run trained on (training mode uses the batch's own statistics).
 
     1.0 for a model without running statistics; BatchNorm whose moving averages have not
-    converged shows up here as much less.
+    settled shows up here as much less.
     """
     import numpy as np
 
-    from segmodel.config import DataConfig
+    from segmodel import config
     from segmodel.input_pipeline import make_dataset
     from segmodel.manifest import load_manifest
     from segmodel.unet import class_probabilities
 
     manifest = load_manifest(data)
+    with open(os.path.join(run, "config.json")) as f:
+        cfg = config.from_dict(json.load(f))
     same = total = 0
-    ds = make_dataset(data, manifest, "train", DataConfig(), training=False, max_images=images)
-    for image, _ in ds:
+    ds = make_dataset(data, manifest, "train", cfg.data, training=True, seed=7)
+    for image, mask in ds.take(batches):
         infer = np.asarray(class_probabilities(model(image, training=False))).argmax(-1)
         trained = np.asarray(class_probabilities(model(image, training=True))).argmax(-1)
-        same += int((infer == trained).sum())
-        total += infer.size
+        valid = np.asarray(mask) != manifest["ignore_label"]
+        same += int((infer == trained)[valid].sum())
+        total += int(valid.sum())
     return same / max(total, 1)
 
 
@@ -84,7 +88,7 @@ def ours(data: str, run: str, minutes: float, overrides: list[str]) -> dict:
         "val_best": state["best"],
         "steps": state["optimizer_iterations"],
         "seconds": seconds,
-        "mode_agreement": mode_agreement(model, data),
+        "mode_agreement": mode_agreement(model, data, run),
     }
 
 

@@ -44,14 +44,14 @@ def _split_by_index(i: int, train: int, val: int) -> str:
 
 def build_nuclei_blocks(output_dir: str) -> dict:
     """The nuclei stack: slices 0-39 train, 44-49 val, 54-59 test (40-43, 50-53 dropped)."""
-    images, labels = sample_data.nuclei_stack()
-    save, info = _writer(output_dir)
-    blocks = {"train": range(0, 40), "val": range(44, 50), "test": range(54, 60)}
-    for split, slices in blocks.items():
-        for z in slices:
-            # uint16 arrays are saved by Pillow as 16-bit PNGs ("I;16").
-            save(split, f"slice_{z:03d}", images[z].astype(np.uint16), labels[z] > 0)
-    return {**info, "num_classes": 2, "class_names": ["background", "nucleus"]}
+    images_dir, masks_dir = sample_data.write_nuclei_dataset(output_dir, by_blocks=True)
+    return {
+        "images_dir": images_dir,
+        "masks_dir": masks_dir,
+        "splits": "folders",
+        "num_classes": 2,
+        "class_names": ["background", "nucleus"],
+    }
 
 
 def build_synthetic_small(output_dir: str, seed: int = 0) -> dict:

