@@ -36,8 +36,12 @@ def make_model(model_dir: str) -> None:
     os.makedirs(model_dir, exist_ok=True)
     model = unet.build_unet(config.default().model, 4, 3)
     model.save(os.path.join(model_dir, "model.keras"))
-    meta = {"model_version": "bench", "num_classes": 4, "channels": 3,
-            "normalization": {"mean": [120.0] * 3, "std": [60.0] * 3}}  # fmt: skip
+    meta = {
+        "model_version": "bench",
+        "num_classes": 4,
+        "channels": 3,
+        "normalization": {"mean": [120.0] * 3, "std": [60.0] * 3},
+    }
     with open(os.path.join(model_dir, "metadata.json"), "w") as f:
         json.dump(meta, f)
 
@@ -73,8 +77,14 @@ def baseline(images: str, model_dir: str, batch_size: int, per_image: int) -> No
 
     model = load_model(model_dir)
     names = sorted(os.listdir(images))
-    x = np.stack([prepare_image(np.asarray(Image.open(os.path.join(images, n))), 3, [120.0] * 3,
-                                [60.0] * 3) for n in names])  # fmt: skip
+    x = np.stack(
+        [
+            prepare_image(
+                np.asarray(Image.open(os.path.join(images, n))), 3, [120.0] * 3, [60.0] * 3
+            )
+            for n in names
+        ]
+    )
     model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up
     start = time.perf_counter()
     model.predict(x, batch_size=batch_size, verbose=0)
@@ -87,9 +97,17 @@ def baseline(images: str, model_dir: str, batch_size: int, per_image: int) -> No
 
 
 def pipeline_cmd(images: str, model_dir: str, out: str, batch_size: int) -> list[str]:
-    return [PYTHON, "-m", "pipelines.infer", f"--model_dir={model_dir}",
-            f"--input_pattern={images}/*.png", f"--output_dir={out}", f"--batch_size={batch_size}",
-            "--profile=local", "--direct_num_workers=2"]  # fmt: skip
+    return [
+        PYTHON,
+        "-m",
+        "pipelines.infer",
+        f"--model_dir={model_dir}",
+        f"--input_pattern={images}/*.png",
+        f"--output_dir={out}",
+        f"--batch_size={batch_size}",
+        "--profile=local",
+        "--direct_num_workers=2",
+    ]
 
 
 def main(argv=None) -> None:
@@ -112,9 +130,21 @@ def main(argv=None) -> None:
     if not os.path.isdir(images):
         make_images(images, args.images)
 
-    out = subprocess.run([PYTHON, __file__, "--baseline", images, model_dir,
-                          f"--batch_size={args.batch_size}", f"--per_image={args.per_image}"],
-                         capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    out = subprocess.run(
+        [
+            PYTHON,
+            __file__,
+            "--baseline",
+            images,
+            model_dir,
+            f"--batch_size={args.batch_size}",
+            f"--per_image={args.per_image}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     base = json.loads(out.stdout.strip().splitlines()[-1])
     shutil.rmtree(f"{work}/out", ignore_errors=True)
     seconds, peak, _ = run_measured(
@@ -125,10 +155,14 @@ def main(argv=None) -> None:
         f"bare model.predict (batch {args.batch_size}, decoded in memory): {base['bare']:7.1f} images/s"
     )
     print(f"per-image model.predict loop:                  {base['per_image']:7.1f} images/s")
-    print(f"pipeline end to end ({args.images} images, 2 workers):     {ips:7.1f} images/s "
-          f"({seconds:.1f} s, peak {peak / 2**20:.0f} MiB)")  # fmt: skip
-    print(f"ratio pipeline/bare: {ips / base['bare']:.2f} (target >= 0.80); "
-          f"pipeline/per-image: {ips / base['per_image']:.2f} (target >= 1.30)")  # fmt: skip
+    print(
+        f"pipeline end to end ({args.images} images, 2 workers):     {ips:7.1f} images/s "
+        f"({seconds:.1f} s, peak {peak / 2**20:.0f} MiB)"
+    )
+    print(
+        f"ratio pipeline/bare: {ips / base['bare']:.2f} (target >= 0.80); "
+        f"pipeline/per-image: {ips / base['per_image']:.2f} (target >= 1.30)"
+    )
     if args.memory_images:
         large = f"{work}/images{args.memory_images}"
         if not os.path.isdir(large):
@@ -137,8 +171,10 @@ def main(argv=None) -> None:
         s2, peak2, _ = run_measured(
             pipeline_cmd(large, model_dir, f"{work}/out-large", args.batch_size), env=env
         )
-        print(f"pipeline on {args.memory_images} images: {args.memory_images / s2:.1f} images/s, peak "
-              f"{peak2 / 2**20:.0f} MiB vs {peak / 2**20:.0f} MiB: {peak2 / peak - 1:+.1%} (target <= +15 %)")  # fmt: skip
+        print(
+            f"pipeline on {args.memory_images} images: {args.memory_images / s2:.1f} images/s, peak "
+            f"{peak2 / 2**20:.0f} MiB vs {peak / 2**20:.0f} MiB: {peak2 / peak - 1:+.1%} (target <= +15 %)"
+        )
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -121,10 +121,16 @@ def baseline(images: str, masks: str, out: str, num_classes: int) -> None:
 
 def _pipeline_cmd(data: str, out: str) -> list[str]:
     return [
-        PYTHON, "-m", "pipelines.ingest",
-        f"--images_dir={data}/images", f"--masks_dir={data}/masks", f"--output_dir={out}",
-        "--num_classes=4", "--profile=local", "--direct_num_workers=2",
-    ]  # fmt: skip
+        PYTHON,
+        "-m",
+        "pipelines.ingest",
+        f"--images_dir={data}/images",
+        f"--masks_dir={data}/masks",
+        f"--output_dir={out}",
+        "--num_classes=4",
+        "--profile=local",
+        "--direct_num_workers=2",
+    ]
 
 
 def main(argv=None) -> None:
@@ -151,9 +157,16 @@ def main(argv=None) -> None:
     # Timing runs are plain (no memory sampling: walking /proc for every thread of every
     # process costs CPU the measured job would otherwise have), interleaved, median of N.
     commands = {
-        "baseline": [PYTHON, __file__, "--baseline", f"{small}/images", f"{small}/masks", f"{work}/out-baseline"],
+        "baseline": [
+            PYTHON,
+            __file__,
+            "--baseline",
+            f"{small}/images",
+            f"{small}/masks",
+            f"{work}/out-baseline",
+        ],
         "pipeline": _pipeline_cmd(small, f"{work}/out-pipeline"),
-    }  # fmt: skip
+    }
     times = {name: [] for name in commands}
     for _ in range(args.repeats):
         for name, cmd in commands.items():
@@ -179,9 +192,16 @@ def main(argv=None) -> None:
         for name in ("out-large", "out-large-baseline"):
             shutil.rmtree(f"{work}/{name}", ignore_errors=True)
         base_s = run_timed(
-            [PYTHON, __file__, "--baseline", f"{large}/images", f"{large}/masks", f"{work}/out-large-baseline"],
+            [
+                PYTHON,
+                __file__,
+                "--baseline",
+                f"{large}/images",
+                f"{large}/masks",
+                f"{work}/out-large-baseline",
+            ],
             env=env,
-        )  # fmt: skip
+        )
         seconds = run_timed(_pipeline_cmd(large, f"{work}/out-large"), env=env)
         shutil.rmtree(f"{work}/out-large", ignore_errors=True)
         _, peak, _ = run_measured(_pipeline_cmd(large, f"{work}/out-large"), env=env)

@@ -24,7 +24,7 @@ import tensorflow as tf
 from segmodel.input_pipeline import decode_and_normalize, records
 from segmodel.manifest import load_manifest
 from segmodel.metrics import confusion_matrix, summarize
-from segmodel.preprocessing import normalization_from_manifest
+from segmodel.preprocessing import bit_depth_from_manifest, normalization_from_manifest
 
 SIZE = 160  # the tutorial's fixed input side
 BATCH_SIZE = 8
@@ -85,10 +85,11 @@ def train_and_evaluate(data_dir: str, minutes: float, epochs: int = 15, seed: in
     channels, num_classes = manifest["stats"]["channels"], manifest["num_classes"]
     ignore = manifest["ignore_label"]
     mean, std = normalization_from_manifest(manifest)
+    bit_depth = bit_depth_from_manifest(manifest)
 
     def decoded(split):
         ds = records(data_dir, manifest, split, shuffle_files=False, seed=seed)
-        return ds.map(lambda r: decode_and_normalize(r, channels, mean, std))
+        return ds.map(lambda r: decode_and_normalize(r, channels, bit_depth, mean, std))
 
     def to_example(image, mask):
         image = tf.image.resize(image, (SIZE, SIZE), method="bilinear")
@@ -128,8 +129,12 @@ def train_and_evaluate(data_dir: str, minutes: float, epochs: int = 15, seed: in
     result = summarize(cm, manifest.get("class_names"))
     # One epoch is one pass over the train records, the last batch partial.
     epochs_done = limit.steps_done // math.ceil(count / BATCH_SIZE)
-    return {**result, "epochs_done": epochs_done, "steps_done": limit.steps_done,
-            "train_seconds": round(train_seconds, 2)}  # fmt: skip
+    return {
+        **result,
+        "epochs_done": epochs_done,
+        "steps_done": limit.steps_done,
+        "train_seconds": round(train_seconds, 2),
+    }
 
 
 def main(argv=None) -> None:

@@ -37,12 +37,17 @@ def ingest(name: str, work: str) -> str:
     data = os.path.join(work, name, "data")
     if not os.path.exists(os.path.join(data, "manifest.json")):
         spec = BUILDERS[name](os.path.join(work, name, "raw"))
-        ingest_pipeline.run([
-            f"--images_dir={spec['images_dir']}", f"--masks_dir={spec['masks_dir']}",
-            f"--output_dir={data}", f"--num_classes={spec['num_classes']}",
-            f"--class_names={','.join(spec['class_names'])}", "--splits=folders",
-            "--profile=inprocess",
-        ])  # fmt: skip
+        ingest_pipeline.run(
+            [
+                f"--images_dir={spec['images_dir']}",
+                f"--masks_dir={spec['masks_dir']}",
+                f"--output_dir={data}",
+                f"--num_classes={spec['num_classes']}",
+                f"--class_names={','.join(spec['class_names'])}",
+                "--splits=folders",
+                "--profile=inprocess",
+            ]
+        )
     return data
 
 
@@ -131,16 +136,20 @@ def main(argv=None) -> int:
             print(f"\n=== {name}: seed baseline", flush=True)
             rows["seed"] = seed(data, args.minutes)
     print(f"\nTest mean IoU, {args.minutes:g} min of training per model (work: {work})")
-    print(f"{'dataset':<16} {'model':<10} {'test mIoU':>9} {'vs seed':>8} {'steps/epochs':>12} "
-          f"{'seconds':>7} {'infer=train px':>14}")  # fmt: skip
+    print(
+        f"{'dataset':<16} {'model':<10} {'test mIoU':>9} {'vs seed':>8} {'steps/epochs':>12} "
+        f"{'seconds':>7} {'infer=train px':>14}"
+    )
     for name, rows in results.items():
         base = rows.get("seed", {}).get("mean_iou")
         for model, r in rows.items():
             delta = f"{r['mean_iou'] - base:+.3f}" if base is not None and model != "seed" else ""
             count = r.get("steps", r.get("epochs"))
             agree = f"{r['mode_agreement']:.3f}" if "mode_agreement" in r else ""
-            print(f"{name:<16} {model:<10} {r['mean_iou']:>9.4f} {delta:>8} {count:>12} "
-                  f"{r['seconds']:>7.0f} {agree:>14}")  # fmt: skip
+            print(
+                f"{name:<16} {model:<10} {r['mean_iou']:>9.4f} {delta:>8} {count:>12} "
+                f"{r['seconds']:>7.0f} {agree:>14}"
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

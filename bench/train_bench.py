@@ -29,11 +29,25 @@ def prepare(work: str, count: int) -> str:
 
     data = os.path.join(work, "data")
     if not os.path.exists(os.path.join(data, "manifest.json")):
-        sample_data.write_dataset(os.path.join(work, "sample"), count, num_classes=4,
-                                  size=(128, 128), vary_size=True, seed=3)  # fmt: skip
-        ingest.run([f"--images_dir={work}/sample/images", f"--masks_dir={work}/sample/masks",
-                    f"--output_dir={data}", "--num_classes=4", "--profile=local",
-                    "--direct_num_workers=2", "--class_names=background,disc,box,triangle"])  # fmt: skip
+        sample_data.write_dataset(
+            os.path.join(work, "sample"),
+            count,
+            num_classes=4,
+            size=(128, 128),
+            vary_size=True,
+            seed=3,
+        )
+        ingest.run(
+            [
+                f"--images_dir={work}/sample/images",
+                f"--masks_dir={work}/sample/masks",
+                f"--output_dir={data}",
+                "--num_classes=4",
+                "--profile=local",
+                "--direct_num_workers=2",
+                "--class_names=background,disc,box,triangle",
+            ]
+        )
     return data
 
 
@@ -48,9 +62,11 @@ def quality(work: str, minutes: float) -> None:
     test = evaluate.evaluate(
         os.path.join(run, "best.keras"), data, "test", os.path.join(work, "eval")
     )
-    print(f"default preset: {state['epochs_done']} epochs in {seconds / 60:.1f} min; best val mean "
-          f"IoU {state['best']:.4f} (epoch {state['best_epoch']}); test mean IoU "
-          f"{test['mean_iou']:.4f}, pixel accuracy {test['pixel_accuracy']:.4f}  (target >= 0.90)")  # fmt: skip
+    print(
+        f"default preset: {state['epochs_done']} epochs in {seconds / 60:.1f} min; best val mean "
+        f"IoU {state['best']:.4f} (epoch {state['best_epoch']}); test mean IoU "
+        f"{test['mean_iou']:.4f}, pixel accuracy {test['pixel_accuracy']:.4f}  (target >= 0.90)"
+    )
 
 
 def throughput(work: str, batches: int) -> None:
@@ -101,8 +117,10 @@ def throughput(work: str, batches: int) -> None:
         f"train step (memory):  {step_ips:8.1f} images/s  -> input headroom {stream_ips / step_ips:.1f}x"
     )
     print(f"fit from stream:      {timings['stream']:8.1f} images/s")
-    print(f"fit from memory:      {timings['memory']:8.1f} images/s  -> stream/memory "
-          f"{timings['stream'] / timings['memory']:.3f} (target >= 0.90)")  # fmt: skip
+    print(
+        f"fit from memory:      {timings['memory']:8.1f} images/s  -> stream/memory "
+        f"{timings['stream'] / timings['memory']:.3f} (target >= 0.90)"
+    )
     print(
         f"default preset training throughput: {timings['stream']:.1f} images/s "
         f"({cfg.data.patch_size}² patches, batch {bs})"

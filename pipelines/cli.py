@@ -14,28 +14,49 @@ import importlib
 import sys
 
 COMMANDS = {
-    "ingest": ("pipelines.ingest", "image/mask folders → validated TFRecord shards + manifest",
-               "segscale ingest --images_dir data/images --masks_dir data/masks "
-               "--output_dir out/data --num_classes 3"),
-    "train": ("segmodel.train", "train a U-Net from the shards (resumes automatically)",
-              "segscale train --data_dir out/data --workdir out/run --preset default"),
-    "evaluate": ("segmodel.evaluate", "metrics.json, per-class table and overlays.png",
-                 "segscale evaluate --model out/run --data_dir out/data --split test "
-                 "--output_dir out/eval"),
-    "export": ("segmodel.export", "model.keras + SavedModel + metadata.json for serving",
-               "segscale export --workdir out/run --export_dir out/model"),
-    "infer": ("pipelines.infer", "segment a folder or bucket of images (Beam, any runner)",
-              "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
-              "--output_dir out/pred --skip_existing"),
-    "demo": ("pipelines.demo", "the whole path on the bundled sample, with an HTML report",
-             "segscale demo --output_dir out/demo"),
-}  # fmt: skip
+    "ingest": (
+        "pipelines.ingest",
+        "image/mask folders → validated TFRecord shards + manifest",
+        "segscale ingest --images_dir data/images --masks_dir data/masks "
+        "--output_dir out/data --num_classes 3",
+    ),
+    "train": (
+        "segmodel.train",
+        "train a U-Net from the shards (resumes automatically)",
+        "segscale train --data_dir out/data --workdir out/run --preset default",
+    ),
+    "evaluate": (
+        "segmodel.evaluate",
+        "metrics.json, per-class table and overlays.png",
+        "segscale evaluate --model out/run --data_dir out/data --split test --output_dir out/eval",
+    ),
+    "export": (
+        "segmodel.export",
+        "model.keras + SavedModel + metadata.json for serving",
+        "segscale export --workdir out/run --export_dir out/model",
+    ),
+    "infer": (
+        "pipelines.infer",
+        "segment a folder or bucket of images (Beam, any runner)",
+        "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
+        "--output_dir out/pred --skip_existing",
+    ),
+    "demo": (
+        "pipelines.demo",
+        "the whole path on the bundled sample, with an HTML report",
+        "segscale demo --output_dir out/demo",
+    ),
+}
 
 
 def usage() -> str:
-    lines = ["usage: segscale COMMAND [flags]   (segscale COMMAND --help for its flags)", "",
-             "Semantic image segmentation at scale: ingest → train → evaluate → export → infer.",
-             "", "commands:"]  # fmt: skip
+    lines = [
+        "usage: segscale COMMAND [flags]   (segscale COMMAND --help for its flags)",
+        "",
+        "Semantic image segmentation at scale: ingest → train → evaluate → export → infer.",
+        "",
+        "commands:",
+    ]
     for name, (_, summary, example) in COMMANDS.items():
         lines += [f"  {name:<9} {summary}", f"            e.g. {example}"]
     return "\n".join(lines)
@@ -50,7 +71,7 @@ def main(argv=None) -> int:
     if command not in COMMANDS:
         print(f"segscale: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    from pipelines import console
+    from runners import console
 
     console.start_command(COMMANDS[command][0], rest, local_workers=command in ("ingest", "infer"))
     module = importlib.import_module(COMMANDS[command][0])
@@ -61,7 +82,7 @@ def main(argv=None) -> int:
 
 def entry_point() -> None:
     """The `segscale` console script."""
-    from pipelines.console import exit_process
+    from runners.console import exit_process
 
     exit_process(main())
 

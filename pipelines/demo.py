@@ -112,9 +112,17 @@ def main(argv=None) -> int:
     print(f"  {sample}/images, {sample}/masks")
 
     _step(2, total, "Ingest: pairing, validating, writing TFRecord shards")
-    manifest = ingest.run([f"--images_dir={sample}/images", f"--masks_dir={sample}/masks",
-                           f"--output_dir={out}/data", "--num_classes=2", "--splits=folders",
-                           "--class_names=background,nucleus", *runner])  # fmt: skip
+    manifest = ingest.run(
+        [
+            f"--images_dir={sample}/images",
+            f"--masks_dir={sample}/masks",
+            f"--output_dir={out}/data",
+            "--num_classes=2",
+            "--splits=folders",
+            "--class_names=background,nucleus",
+            *runner,
+        ]
+    )
 
     _step(3, total, f"Train: the default plan for this dataset, {args.train_minutes:g} min budget")
     state = train.train(
@@ -134,9 +142,17 @@ def main(argv=None) -> int:
     incoming = f"{out}/incoming"
     if not os.path.isdir(incoming):
         _incoming_folder(f"{sample}/images", incoming)
-    summary = infer.run([f"--model_dir={out}/model", f"--input_pattern={incoming}/**",
-                         f"--output_dir={out}/pred", "--tile_size=256", "--tile_overlap=32",
-                         "--skip_existing", *runner])  # fmt: skip
+    summary = infer.run(
+        [
+            f"--model_dir={out}/model",
+            f"--input_pattern={incoming}/**",
+            f"--output_dir={out}/pred",
+            "--tile_size=256",
+            "--tile_overlap=32",
+            "--skip_existing",
+            *runner,
+        ]
+    )
 
     _step(7, total, "Report")
     report = f"{out}/report"
@@ -144,8 +160,12 @@ def main(argv=None) -> int:
     plot_history(state["history"], f"{report}/training_curves.png")
     shutil.copyfile(f"{out}/eval/overlays.png", f"{report}/test_overlays.png")
     samples = ["mosaics/mosaic_0.png", "slice_030.png", "slice_045.png"]
-    overlay_grid(_inference_samples(incoming, f"{out}/pred", samples), 2, 255,
-                 f"{report}/inference_samples.png")  # fmt: skip
+    overlay_grid(
+        _inference_samples(incoming, f"{out}/pred", samples),
+        2,
+        255,
+        f"{report}/inference_samples.png",
+    )
     counts = manifest["counts"]
     facts = {
         "data": f"{counts['found']} inputs = {counts['accepted']} accepted + {counts['rejected']} "
@@ -165,10 +185,12 @@ def main(argv=None) -> int:
         title="segscale demo: fluorescence nuclei",
         facts=facts,
         metrics=metrics,
-        images=[("Training curves", "training_curves.png"),
-                (f"{split.capitalize()} images: image | truth | prediction", "test_overlays.png"),
-                ("Bulk inference samples: image | — | prediction", "inference_samples.png")],
-    )  # fmt: skip
+        images=[
+            ("Training curves", "training_curves.png"),
+            (f"{split.capitalize()} images: image | truth | prediction", "test_overlays.png"),
+            ("Bulk inference samples: image | — | prediction", "inference_samples.png"),
+        ],
+    )
     with open(f"{report}/facts.json", "w") as f:
         json.dump(facts, f, indent=2)
 
@@ -183,6 +205,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines.console import run_module
+    from runners.console import run_module
 
     run_module("pipelines.demo", local_workers=False)

@@ -19,8 +19,8 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before Beam is imported: see pipelines.console.run_module
-    from pipelines.console import run_module
+if __name__ == "__main__":  # before Beam is imported: see runners.console.run_module
+    from runners.console import run_module
 
     run_module("pipelines.infer")
 
@@ -45,12 +45,12 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image, PngImagePlugin
 
-from pipelines import profiles
-from pipelines.flags import add_argument_once
-from pipelines.launch import cli_main, execute, parse_own_flags
 from pipelines.model_handler import KerasSegmentationHandler
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.pairing import Reject
+from runners import profiles
+from runners.flags import add_argument_once
+from runners.launch import cli_main, execute, parse_own_flags
 from segmodel.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 from segmodel.report import palette
 
@@ -173,9 +173,13 @@ def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | No
     if text.get("model_version") != metadata["model_version"]:
         return None
     return prediction_record(
-        relative, np.asarray(image), metadata["num_classes"],
-        float(text.get("mean_confidence", "nan")), metadata["model_version"], skipped=True,
-    )  # fmt: skip
+        relative,
+        np.asarray(image),
+        metadata["num_classes"],
+        float(text.get("mean_confidence", "nan")),
+        metadata["model_version"],
+        skipped=True,
+    )
 
 
 # --- the graph --------------------------------------------------------------------------------
@@ -209,7 +213,13 @@ class DecodeInputs(beam.DoFn):
         norm = self._metadata["normalization"]
         yield (
             relative,
-            prepare_image(decoded.array, self._metadata["channels"], norm["mean"], norm["std"]),
+            prepare_image(
+                decoded.array,
+                self._metadata["channels"],
+                norm["mean"],
+                norm["std"],
+                self._metadata["bit_depth"],
+            ),
         )
 
 
@@ -239,14 +249,20 @@ class WriteOutputs(beam.DoFn):
         # The mask last: its presence (with this version) is what --skip_existing trusts.
         write_atomically(
             mask_path(self._output_dir, relative),
-            encode_mask(classes, self._metadata["num_classes"],
-                        {"model_version": version, "mean_confidence": f"{confidence:.6f}"}),
-        )  # fmt: skip
+            encode_mask(
+                classes,
+                self._metadata["num_classes"],
+                {"model_version": version, "mean_confidence": f"{confidence:.6f}"},
+            ),
+        )
         Metrics.counter(NAMESPACE, "segmented").inc()
         self._written += 1
         if self._written % 100 == 0:
-            print(f"[infer pid {os.getpid()}] segmented {self._written} images", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(
+                f"[infer pid {os.getpid()}] segmented {self._written} images",
+                file=sys.stderr,
+                flush=True,
+            )
         yield prediction_record(
             relative, classes, self._metadata["num_classes"], confidence, version
         )
@@ -267,9 +283,13 @@ def read_matched(readable, root: str):
     if relative is not None and escapes_root(readable.metadata.path, root):
         yield beam.pvalue.TaggedOutput(
             "rejects",
-            Reject("symlink_outside_input", "symlink to a file outside the input folder",
-                   relative, readable.metadata.path),
-        )  # fmt: skip
+            Reject(
+                "symlink_outside_input",
+                "symlink to a file outside the input folder",
+                relative,
+                readable.metadata.path,
+            ),
+        )
         return
     if relative is None:
         yield beam.pvalue.TaggedOutput(
@@ -280,9 +300,10 @@ def read_matched(readable, root: str):
     if not is_regular_file(readable.metadata.path):  # a FIFO would block the read for ever
         yield beam.pvalue.TaggedOutput(
             "rejects",
-            Reject("not_a_regular_file", "a FIFO, socket or device, not a file", relative,
-                   relative),
-        )  # fmt: skip
+            Reject(
+                "not_a_regular_file", "a FIFO, socket or device, not a file", relative, relative
+            ),
+        )
         return
     try:
         yield relative, readable.read()
@@ -318,16 +339,23 @@ def read_tfrecord_file(metadata):
                 except Exception as e:
                     yield beam.pvalue.TaggedOutput(
                         "rejects",
-                        Reject("bad_record", f"{path}: record {count} is not one of our "
-                               f"examples ({type(e).__name__})", f"{path}#{count}"),
-                    )  # fmt: skip
+                        Reject(
+                            "bad_record",
+                            f"{path}: record {count} is not one of our "
+                            f"examples ({type(e).__name__})",
+                            f"{path}#{count}",
+                        ),
+                    )
     except (ValueError, OSError) as e:
         detail = str(e).split(":")[0][:120]  # Beam's message carries a hex dump; keep the gist
         yield beam.pvalue.TaggedOutput(
             "rejects",
-            Reject("corrupt_tfrecord", f"{path}: unreadable after record {count}: {detail}",
-                   f"{path}#{count + 1}"),
-        )  # fmt: skip
+            Reject(
+                "corrupt_tfrecord",
+                f"{path}: unreadable after record {count}: {detail}",
+                f"{path}#{count + 1}",
+            ),
+        )
 
 
 def failed_batch_rejects(failure):
@@ -335,8 +363,9 @@ def failed_batch_rejects(failure):
     batch, error = failure
     for relative, _ in batch:
         Metrics.counter(NAMESPACE, "rejected_inference_failed").inc()
-        yield Reject("inference_failed", f"{type(error).__name__}: {str(error)[:200]}",
-                     relative, relative)  # fmt: skip
+        yield Reject(
+            "inference_failed", f"{type(error).__name__}: {str(error)[:200]}", relative, relative
+        )
 
 
 def check_model_is_safe(model_dir: str, unsafe: bool) -> None:
@@ -353,12 +382,33 @@ def check_model_is_safe(model_dir: str, unsafe: bool) -> None:
         raise ValueError(f"{path}: not a readable .keras model ({e})") from None
     if unsafe:
         return
-    for marker in ('"class_name": "Lambda"', '"__lambda__"', '"class_name": "function"'):
-        if marker in config:
-            raise ValueError(
-                f"{path}: the model holds executable code ({marker.split(':')[-1].strip()}); "
-                "refusing to load it. Pass --unsafe_model only for a model you trust."
-            )
+    try:
+        found = executable_code_in(json.loads(config))
+    except ValueError as e:
+        raise ValueError(f"{path}: the model's config.json is not valid JSON ({e})") from None
+    if found:
+        raise ValueError(
+            f"{path}: the model holds executable code ({found}); refusing to load it. "
+            "Pass --unsafe_model only for a model you trust."
+        )
+
+
+def executable_code_in(config) -> str | None:
+    """Names the first Lambda layer or serialized Python function in a Keras model config (the
+    parsed config.json of a .keras archive), or None. A walk of the parsed tree, not a text
+    search: names and strings that merely contain "Lambda" do not count."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class_name") in ("Lambda", "function", "__lambda__"):
+                return f"{node['class_name']} {node.get('config', {}).get('name', '')}".strip()
+            if "__lambda__" in node:
+                return "a serialized lambda"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 class SegmentImages(beam.PTransform):
@@ -401,8 +451,9 @@ class SegmentImages(beam.PTransform):
         return {"predictions": predictions, "rejects": rejects}
 
 
-def finalize(_, output_dir, metadata, start, inputs, prediction_files, reject_files,
-             predictions, rejects):  # fmt: skip
+def finalize(
+    _, output_dir, metadata, start, inputs, prediction_files, reject_files, predictions, rejects
+):
     """Removes predictions/rejects files of earlier runs and writes run_summary.json."""
     keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
     stale = [
@@ -493,7 +544,7 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
             side.AsList(reject_files),
             side.AsSingleton(predictions | "CountPredictions" >> beam.combiners.Count.Globally()),
             side.AsSingleton(rejects | "CountRejects" >> beam.combiners.Count.Globally()),
-        )  # fmt: skip
+        )
     )
 
 
@@ -530,19 +581,30 @@ def run(argv=None, test_pipeline=None) -> dict:
     check_model_is_safe(o.model_dir, o.unsafe_model)
     check_writable(o.output_dir)
     metadata = {
-        k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")
+        **{k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")},
+        "bit_depth": metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
     }
     start = time.time()
     execute(options, lambda p: build_pipeline(p, o, metadata, start), test_pipeline)
     summary = json.loads(read_bytes(FileSystems.join(o.output_dir, SUMMARY_NAME)))
-    ok = summary["inputs"] == summary["predictions"] + summary["rejects"]
+    check_counts(summary, o.output_dir)
     print(
         f"Inference finished in {summary['duration_s']:.1f}s: inputs {summary['inputs']} = "
         f"predictions {summary['predictions']} + rejects {summary['rejects']}"
-        + ("" if ok else "  (MISMATCH: please report)")
-        + f"; model {summary['model_version']}; outputs in {o.output_dir}"
+        f"; model {summary['model_version']}; outputs in {o.output_dir}"
     )
     return summary
+
+
+def check_counts(summary: dict, output_dir: str) -> None:
+    """Raises RuntimeError (the command exits non-zero) when inputs were lost or duplicated:
+    every input must end in exactly one prediction (made or skipped) or one reject."""
+    if summary["inputs"] != summary["predictions"] + summary["rejects"]:
+        raise RuntimeError(
+            f"inference lost track of inputs: {summary['inputs']} inputs != "
+            f"{summary['predictions']} predictions + {summary['rejects']} rejects "
+            f"({output_dir}/{SUMMARY_NAME}); the outputs are incomplete, please report this"
+        )
 
 
 def main(argv=None) -> int:

@@ -10,8 +10,8 @@ runner (`--profile`, or plain Beam flags such as `--runner`).
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before Beam is imported: see pipelines.console.run_module
-    from pipelines.console import run_module
+if __name__ == "__main__":  # before Beam is imported: see runners.console.run_module
+    from runners.console import run_module
 
     run_module("pipelines.ingest")
 
@@ -30,13 +30,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines import listing, masks, pairing, profiles, shard_writer
+from pipelines import listing, masks, pairing, shard_writer
 from pipelines.bundle_report import BundleReport, merge_reports
 from pipelines.dataset_stats import DatasetStatsFn, summarize
-from pipelines.flags import add_argument_once
-from pipelines.launch import cli_main, execute, parse_own_flags
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.records import RecordSpec, encode_pair
+from runners import profiles
+from runners.flags import add_argument_once
+from runners.launch import cli_main, execute, parse_own_flags
 from segmodel.features import SCHEMA_VERSION
 from segmodel.image_io import DEFAULT_MAX_PIXELS
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
@@ -330,8 +331,11 @@ class PairEncodeAndWrite(_ReportingDoFn):
         self._accepted.inc()
         self._done += 1
         if self._done % 1000 == 0:  # progress on long runs (worker output reaches the console)
-            print(f"[ingest pid {os.getpid()}] {self._done} records written", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(
+                f"[ingest pid {os.getpid()}] {self._done} records written",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def finish_bundle(self):
         yield from self._writer.close()

@@ -25,44 +25,28 @@ import tensorflow as tf
 
 from segmodel.evaluate import load_model
 from segmodel.manifest import load_manifest
-from segmodel.preprocessing import normalization_from_manifest, normalize
+from segmodel.preprocessing import (
+    bit_depth_from_manifest,
+    decode_tf,
+    model_input_tf,
+    normalization_from_manifest,
+)
 from segmodel.unet import class_probabilities
 
 
-def decode_for_serving(encoded, channels: int, bit_depth: int):
-    """Encoded image bytes → float32 [H, W, channels] in the image's value range.
-
-    JPEG goes through the same ISLOW decoder as training (segmodel.features); 16-bit datasets
-    decode PNGs as 16-bit.
-    """
-    is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
-
-    def jpeg():
-        return tf.cast(
-            tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"), tf.float32
-        )
-
-    def other():
-        if bit_depth == 16:
-            return tf.cast(
-                tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16), tf.float32
-            )
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        return tf.cast(image, tf.float32)
-
-    image = tf.cond(is_jpeg, jpeg, other)
-    image.set_shape([None, None, channels])
-    return image
-
-
 def serving_function(model: keras.Model, channels: int, bit_depth: int, mean, std):
+    """A batch of encoded PNG/JPEG/BMP/GIF bytes → {"classes", "probabilities"}, through the
+    one model-input path (segmodel/preprocessing.py): any bit depth, gray, RGB(A) or palette."""
+
+    def one(encoded):
+        image, source_bits = decode_tf(encoded)
+        return model_input_tf(image, source_bits, channels, bit_depth, mean, std)
+
     def serve(images):
-        decoded = tf.map_fn(
-            lambda b: decode_for_serving(b, channels, bit_depth),
-            images,
-            fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32),
+        inputs = tf.map_fn(
+            one, images, fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32)
         )
-        probs = class_probabilities(model(normalize(decoded, mean, std), training=False))
+        probs = class_probabilities(model(inputs, training=False))
         return {"classes": tf.argmax(probs, axis=-1, output_type=tf.int32), "probabilities": probs}
 
     return serve
@@ -94,7 +78,7 @@ def export(workdir: str, export_dir: str) -> dict:
     model = load_model(source)
     mean, std = normalization_from_manifest(manifest)
     channels = manifest["stats"]["channels"]
-    bit_depth = 16 if set(manifest["stats"]["bit_depths"]) == {"16"} else 8
+    bit_depth = bit_depth_from_manifest(manifest)
 
     staging = f"{export_dir.rstrip('/')}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -126,7 +110,7 @@ def export(workdir: str, export_dir: str) -> dict:
             "best": state.get("best"),
             "epoch": best_epoch,
             "metrics": validation,
-        },  # fmt: skip
+        },
         "source_checkpoint": os.path.abspath(source),
         "config": config,
         "manifest": manifest,

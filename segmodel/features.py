@@ -166,36 +166,6 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     return tf.io.parse_single_example(serialized, _parse_spec())
 
 
-def decode_image(encoded: tf.Tensor, image_format: tf.Tensor, bit_depth: tf.Tensor, channels: int):
-    """Decodes stored image bytes to float32 [H, W, channels] in the image's own value range.
-
-    8-bit images come back in [0, 255], 16-bit ones in [0, 65535]: normalisation with the
-    manifest's mean/std happens later, in one place (segmodel/preprocessing).
-    """
-    import tensorflow as tf
-
-    def jpeg():
-        # INTEGER_ACCURATE is libjpeg's ISLOW, the method Pillow uses: ingest and training see
-        # the same pixels.
-        return tf.cast(
-            tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"),
-            tf.float32,
-        )
-
-    def png16():
-        return tf.cast(tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16), tf.float32)
-
-    def png8():
-        return tf.cast(tf.io.decode_png(encoded, channels=channels, dtype=tf.uint8), tf.float32)
-
-    image = tf.case(
-        [(tf.equal(image_format, "jpeg"), jpeg), (tf.equal(bit_depth, 16), png16)],
-        default=png8,
-    )
-    image.set_shape([None, None, channels])
-    return image
-
-
 def decode_mask(encoded: tf.Tensor) -> tf.Tensor:
     """Decodes the class-index PNG to int32 [H, W]."""
     import tensorflow as tf
@@ -204,9 +174,18 @@ def decode_mask(encoded: tf.Tensor) -> tf.Tensor:
     return tf.cast(mask[..., 0], tf.int32)
 
 
-def decode_example(parsed: dict[str, tf.Tensor], channels: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Decodes a parsed record to (image float32 [H, W, channels], mask int32 [H, W])."""
-    image = decode_image(
-        parsed[IMAGE_ENCODED], parsed[IMAGE_FORMAT], parsed[IMAGE_BIT_DEPTH], channels
-    )
+def decode_example(
+    parsed: dict[str, tf.Tensor], channels: int | None = None, bit_depth: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decodes a parsed record to (image float32 [H, W, C], mask int32 [H, W]).
+
+    channels=None: the stored pixels as they are (their own channels and value range), for
+    round trips. channels=1 or 3: through the one model-input path (segmodel/preprocessing.py)
+    to that many channels, in the `bit_depth` value range (None: the image's own range).
+    """
+    from segmodel.preprocessing import convert_tf, decode_tf
+
+    image, source_bits = decode_tf(parsed[IMAGE_ENCODED])
+    if channels is not None:
+        image = convert_tf(image, source_bits, channels, bit_depth)
     return image, decode_mask(parsed[MASK_ENCODED])

@@ -16,14 +16,19 @@ from segmodel import features
 from segmodel.augment import augment
 from segmodel.config import DataConfig
 from segmodel.manifest import shard_paths
-from segmodel.preprocessing import normalization_from_manifest, normalize
+from segmodel.preprocessing import (
+    bit_depth_from_manifest,
+    normalization_from_manifest,
+    normalize,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def decode_and_normalize(serialized, channels: int, mean, std):
-    """Serialized record → (normalised image [H, W, C] float32, mask [H, W] int32)."""
-    image, mask = features.decode_example(features.parse_example(serialized), channels)
+def decode_and_normalize(serialized, channels: int, bit_depth: int, mean, std):
+    """Serialized record → (the model's input [H, W, C] float32, mask [H, W] int32), through
+    the one model-input path (segmodel/preprocessing.py)."""
+    image, mask = features.decode_example(features.parse_example(serialized), channels, bit_depth)
     return normalize(image, mean, std), mask
 
 
@@ -59,12 +64,13 @@ def make_dataset(
     """
     channels = manifest["stats"]["channels"]
     mean, std = normalization_from_manifest(manifest)
+    bit_depth = bit_depth_from_manifest(manifest)
     ignore_label = manifest["ignore_label"]
     ds = records(data_dir, manifest, split, shuffle_files=training, seed=seed)
     if max_images:
         ds = ds.take(max_images)
     ds = ds.map(
-        lambda r: decode_and_normalize(r, channels, mean, std),
+        lambda r: decode_and_normalize(r, channels, bit_depth, mean, std),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )

@@ -58,8 +58,9 @@ class SegmentationMetric(keras.metrics.Metric):
 
     KINDS = ("mean_iou", "pixel_accuracy", "mean_dice", "iou")
 
-    def __init__(self, kind="mean_iou", num_classes=2, ignore_label=255, class_id=None, name=None,
-                 **kwargs):  # fmt: skip
+    def __init__(
+        self, kind="mean_iou", num_classes=2, ignore_label=255, class_id=None, name=None, **kwargs
+    ):
         if kind not in self.KINDS:
             raise ValueError(f"metric kind must be one of {self.KINDS}, got {kind!r}")
         super().__init__(name=name or (f"iou_{class_id}" if kind == "iou" else kind), **kwargs)
@@ -94,5 +95,10 @@ class SegmentationMetric(keras.metrics.Metric):
         self.cm.assign(ops.zeros_like(self.cm))
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "num_classes": self.num_classes,
-                "ignore_label": self.ignore_label, "class_id": self.class_id}  # fmt: skip
+        return {
+            **super().get_config(),
+            "kind": self.kind,
+            "num_classes": self.num_classes,
+            "ignore_label": self.ignore_label,
+            "class_id": self.class_id,
+        }

@@ -2,8 +2,8 @@
 
     python -c "from segmodel.predict import prepare_image, predict_images"
 
-`prepare_image` brings a decoded file to the model's channels and normalises it with the
-training statistics (the one `segmodel.preprocessing.normalize`); `predict_images` runs a list of
+`prepare_image` brings a decoded file to the model's input through the one model-input path
+(`segmodel.preprocessing.model_input_np`); `predict_images` runs a list of
 such images through the model: images that fit in a tile and share a size go through together in
 batches, larger ones through the Gaussian-blended sliding window of `segmodel.tiling`.
 """
@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from segmodel.preprocessing import normalize
+from segmodel.preprocessing import model_input_np
 from segmodel.tiling import predict_tiled
 from segmodel.unet import class_probabilities
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's "L"
 
-
-def prepare_image(array: np.ndarray, channels: int, mean, std) -> np.ndarray:
-    """Decoded image (uint8/uint16, [H, W] or [H, W, 1|3|4]) → normalised float32 [H, W, channels]."""
-    image = array.astype(np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
-    image = image[..., :3]  # alpha carries no class information
-    if channels == 3 and image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    elif channels == 1 and image.shape[-1] == 3:
-        image = (image @ _LUMA)[..., None]
-    return normalize(image, mean, std)
+def prepare_image(array: np.ndarray, channels: int, mean, std, bit_depth: int = 8) -> np.ndarray:
+    """Decoded image (uint8/uint16, [H, W] or [H, W, 1|2|3|4]) → the model's normalised float32
+    input [H, W, channels] for a model trained on `bit_depth`-bit images."""
+    return model_input_np(array, channels, bit_depth, mean, std)
 
 
 def _predict_fn(model):
@@ -43,8 +34,9 @@ def _predict_fn(model):
     return predict_batch
 
 
-def predict_images(model, images: list[np.ndarray], *, tile_size: int, tile_overlap: int,
-                   batch_size: int) -> list[np.ndarray]:  # fmt: skip
+def predict_images(
+    model, images: list[np.ndarray], *, tile_size: int, tile_overlap: int, batch_size: int
+) -> list[np.ndarray]:
     """Class probabilities [H, W, K] for each normalised image, in input order."""
     predict_batch = _predict_fn(model)
     results: list[np.ndarray | None] = [None] * len(images)

@@ -15,10 +15,22 @@ from PIL import Image, ImageDraw
 # Distinct colours for the first classes (class 0, usually background, is black); more classes
 # get colours from a fixed random palette.
 _BASE = np.array(
-    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
-     [0, 128, 128]], np.uint8,
-)  # fmt: skip
+    [
+        [0, 0, 0],
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [210, 245, 60],
+        [250, 190, 212],
+        [0, 128, 128],
+    ],
+    np.uint8,
+)
 IGNORE_COLOUR = np.array([128, 128, 128], np.uint8)
 
 
@@ -152,17 +164,22 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
-def write_html_report(path: str, *, title: str, facts: dict, metrics: dict,
-                      images: list[tuple[str, str]]) -> None:  # fmt: skip
+def write_html_report(
+    path: str, *, title: str, facts: dict, metrics: dict, images: list[tuple[str, str]]
+) -> None:
     """A static page: facts, metric tables, confusion matrix and the given (caption, file) images
     (paths relative to the page)."""
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     names = list(metrics["per_class_iou"])
     per_class = [
-        [n, fmt(metrics["per_class_iou"][n]), fmt(metrics["per_class_dice"][n]),
-         f"{metrics['class_pixels'][n]:,}"]
+        [
+            n,
+            fmt(metrics["per_class_iou"][n]),
+            fmt(metrics["per_class_dice"][n]),
+            f"{metrics['class_pixels'][n]:,}",
+        ]
         for n in names
-    ]  # fmt: skip
+    ]
     confusion = [[names[i], *row] for i, row in enumerate(metrics["confusion_matrix"])]
     parts = [
         f"<h1>{html.escape(title)}</h1>",
@@ -178,7 +195,7 @@ def write_html_report(path: str, *, title: str, facts: dict, metrics: dict,
                     metrics.get("images", ""),
                 ]
             ],
-        ),  # fmt: skip
+        ),
         "<h2>Per class</h2>",
         _table(["class", "IoU", "Dice", "pixels (truth)"], per_class),
         "<h2>Confusion matrix (rows: truth, columns: prediction; pixels)</h2>",
@@ -188,10 +205,14 @@ def write_html_report(path: str, *, title: str, facts: dict, metrics: dict,
         parts.append(
             f'<h2>{html.escape(caption)}</h2><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
         )
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-             "padding:.25em .6em;text-align:right}img{max-width:100%;border:1px solid #ddd}")  # fmt: skip
-    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+        "padding:.25em .6em;text-align:right}img{max-width:100%;border:1px solid #ddd}"
+    )
+    page = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)

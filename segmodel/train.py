@@ -330,9 +330,16 @@ def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
     state_path = os.path.join(workdir, "state.json")
     if not os.path.exists(state_path):
         cfg, planned = config_lib.resolve(preset, list(overrides), manifest, _device())
-        state = {"epochs_done": 0, "best": None, "best_epoch": None, "history": [],
-                 "data_dir": data_dir, "monitor": MONITOR, "planned_epochs": None,
-                 "train_seconds": 0.0}  # fmt: skip
+        state = {
+            "epochs_done": 0,
+            "best": None,
+            "best_epoch": None,
+            "history": [],
+            "data_dir": data_dir,
+            "monitor": MONITOR,
+            "planned_epochs": None,
+            "train_seconds": 0.0,
+        }
         if cfg.train.epochs:
             state["planned_epochs"] = cfg.train.epochs
         elif not cfg.train.max_minutes:
@@ -414,16 +421,20 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
             compile_model(model, cfg, manifest)
 
     train_ds = make_dataset(
-        data_dir, manifest, "train", cfg.data, training=True,
+        data_dir,
+        manifest,
+        "train",
+        cfg.data,
+        training=True,
         seed=cfg.train.seed + state["epochs_done"],
-    )  # fmt: skip
+    )
     val_ds = None
     if val_records:
         # Whole images at native resolution, one at a time, through the same confusion matrix
         # as segmodel.evaluate: the score that picks best.keras is the test metric's twin.
         val_ds = make_dataset(
             data_dir, manifest, "val", cfg.data, training=False, max_images=cfg.train.val_max_images
-        )  # fmt: skip
+        )
     val_steps = min(val_records, cfg.train.val_max_images or val_records)
     # Order matters: the planner fixes the epoch count before the state is saved and printed.
     callbacks = [
@@ -479,15 +490,20 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
     parser.add_argument("--workdir", required=True, help="Run folder; an existing run resumes.")
     parser.add_argument(
-        "--preset", default="default", choices=config_lib.PRESET_NAMES,
+        "--preset",
+        default="default",
+        choices=config_lib.PRESET_NAMES,
         help="default: planned from the dataset's manifest for this machine (python -m "
         "segmodel.plan shows it); gpu: the same for a GPU; smoke: seconds, for tests. "
         "Ignored on resume: the run's saved config is used.",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
         help="Override a config field, e.g. train.epochs=50 (repeatable; applies on resume too).",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     try:
         train(args.data_dir, args.workdir, args.preset, args.set)

@@ -23,8 +23,12 @@ INPROCESS = ["--profile=inprocess"]
 
 
 def _jsonl(folder, prefix):
-    return [json.loads(line) for name in sorted(os.listdir(folder)) if name.startswith(prefix)
-            for line in (folder / name).read_text(encoding="utf-8").splitlines()]  # fmt: skip
+    return [
+        json.loads(line)
+        for name in sorted(os.listdir(folder))
+        if name.startswith(prefix)
+        for line in (folder / name).read_text(encoding="utf-8").splitlines()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +39,17 @@ def corpus(tmp_path_factory):
 
 def test_ingest_rejects_each_bad_input_and_keeps_every_good_one(corpus, tmp_path):
     root, outcome = corpus
-    manifest = ingest.run([f"--images_dir={root}/images", f"--masks_dir={root}/masks",
-                           f"--output_dir={tmp_path}", "--num_classes=3", "--splits=train=1",
-                           "--max_pixels=1000000", *INPROCESS])  # fmt: skip
+    manifest = ingest.run(
+        [
+            f"--images_dir={root}/images",
+            f"--masks_dir={root}/masks",
+            f"--output_dir={tmp_path}",
+            "--num_classes=3",
+            "--splits=train=1",
+            "--max_pixels=1000000",
+            *INPROCESS,
+        ]
+    )
     expected = collections.Counter(v for v in outcome.values() if v != "ok")
     assert manifest["rejects"]["by_reason"] == dict(expected)
     good = sorted(k for k, v in outcome.items() if v == "ok")
@@ -61,12 +73,24 @@ def test_ingest_rejects_each_bad_input_and_keeps_every_good_one(corpus, tmp_path
 
 def test_infer_rejects_bad_images_and_segments_the_rest(corpus, tmp_path, exported_model):
     root, outcome = corpus
-    summary = infer.run([f"--model_dir={exported_model}", f"--input_pattern={root}/images/**",
-                         f"--output_dir={tmp_path}", "--max_pixels=1000000", *INPROCESS])  # fmt: skip
+    summary = infer.run(
+        [
+            f"--model_dir={exported_model}",
+            f"--input_pattern={root}/images/**",
+            f"--output_dir={tmp_path}",
+            "--max_pixels=1000000",
+            *INPROCESS,
+        ]
+    )
     assert summary["inputs"] == summary["predictions"] + summary["rejects"]
     reasons = collections.Counter(r["reason"] for r in _jsonl(tmp_path, "rejects"))
-    assert reasons == {"empty_file": 1, "not_an_image": 1, "corrupt": 2, "too_many_pixels": 1,
-                       "symlink_outside_input": 1}  # fmt: skip
+    assert reasons == {
+        "empty_file": 1,
+        "not_an_image": 1,
+        "corrupt": 2,
+        "too_many_pixels": 1,
+        "symlink_outside_input": 1,
+    }
     for record in _jsonl(tmp_path, "predictions"):
         mask = Image.open(tmp_path / "masks" / f"{record['path']}.png")
         mask.load()  # decodes fully
@@ -80,10 +104,19 @@ def test_infer_rejects_a_fifo_instead_of_blocking_on_it(tmp_path, exported_model
     write(str(tmp_path / "in/ok.png"), encode(random_pair(3)[0]))
     os.mkfifo(tmp_path / "in/pipe.png")
     run = subprocess.run(  # a subprocess, so that a regression fails on time instead of hanging
-        [sys.executable, "-m", "pipelines.infer", f"--model_dir={exported_model}",
-         f"--input_pattern={tmp_path}/in/*", f"--output_dir={tmp_path / 'out'}", *INPROCESS],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pipelines.infer",
+            f"--model_dir={exported_model}",
+            f"--input_pattern={tmp_path}/in/*",
+            f"--output_dir={tmp_path / 'out'}",
+            *INPROCESS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads((tmp_path / "out/run_summary.json").read_text())
     assert (summary["inputs"], summary["predictions"], summary["rejects"]) == (2, 1, 1)
@@ -104,8 +137,14 @@ def test_truncated_shard_in_inference_is_a_reject_naming_the_file(
         last = offset
         offset += 16 + int.from_bytes(data[offset : offset + 8], "little")
     damaged.write_bytes(data[: last + 20])  # cut inside the last record only
-    summary = infer.run([f"--model_dir={exported_model}", f"--input_tfrecords={damaged}",
-                         f"--output_dir={tmp_path / 'out'}", *INPROCESS])  # fmt: skip
+    summary = infer.run(
+        [
+            f"--model_dir={exported_model}",
+            f"--input_tfrecords={damaged}",
+            f"--output_dir={tmp_path / 'out'}",
+            *INPROCESS,
+        ]
+    )
     [reject] = _jsonl(tmp_path / "out", "rejects")
     assert reject["reason"] == "corrupt_tfrecord" and str(damaged) in reject["detail"]
     assert summary["predictions"] == manifest["splits"]["train"]["records"] - 1
@@ -127,8 +166,17 @@ def test_truncated_shard_stops_training_with_the_file_name(tmp_path, ingested_di
         )
 
 
-@pytest.mark.parametrize("content,message", [("{oops", "not valid JSON"), ('{"schema_version": 1}', "missing fields"),
-                                             ('{"schema_version": 99, "num_classes": 2, "ignore_label": 255, "splits": {}, "stats": {}}', "schema version 99")])  # fmt: skip
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{oops", "not valid JSON"),
+        ('{"schema_version": 1}', "missing fields"),
+        (
+            '{"schema_version": 99, "num_classes": 2, "ignore_label": 255, "splits": {}, "stats": {}}',
+            "schema version 99",
+        ),
+    ],
+)
 def test_malformed_manifest_names_the_file(tmp_path, content, message):
     (tmp_path / "manifest.json").write_text(content)
     with pytest.raises(ManifestError, match=message) as info:
@@ -157,8 +205,13 @@ def test_malformed_model_metadata_names_the_file(tmp_path, capsys):
 def test_unwritable_output_is_one_clear_error(tmp_path, capsys, synthetic_dir):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    args = [f"--images_dir={synthetic_dir}/images", f"--masks_dir={synthetic_dir}/masks",
-            f"--output_dir={blocker}/out", "--num_classes=3", *INPROCESS]  # fmt: skip
+    args = [
+        f"--images_dir={synthetic_dir}/images",
+        f"--masks_dir={synthetic_dir}/masks",
+        f"--output_dir={blocker}/out",
+        "--num_classes=3",
+        *INPROCESS,
+    ]
     assert ingest.main(args) == 2
     err = capsys.readouterr().err
     assert f"--output_dir {blocker}/out: cannot write there" in err

@@ -36,11 +36,19 @@ def test_schema_round_trip_for_any_size_and_class_count(h, w, channels, num_clas
     shape = (h, w) if channels == 1 else (h, w, channels)
     image = rng.integers(0, 256, shape, dtype=np.uint8)
     mask = rng.integers(0, num_classes, (h, w)).astype(np.uint8)
-    record = features.make_example(image_encoded=encode_png(image), image_format="png", height=h,
-                                   width=w, channels=channels, bit_depth=8, mask_png=encode_png(mask),
-                                   filename="f.png", source_id="f")  # fmt: skip
+    record = features.make_example(
+        image_encoded=encode_png(image),
+        image_format="png",
+        height=h,
+        width=w,
+        channels=channels,
+        bit_depth=8,
+        mask_png=encode_png(mask),
+        filename="f.png",
+        source_id="f",
+    )
     parsed = features.parse_example(tf.constant(record))
-    decoded, decoded_mask = features.decode_example(parsed, channels)
+    decoded, decoded_mask = features.decode_example(parsed)  # as stored
     np.testing.assert_array_equal(decoded.numpy(), image.reshape(h, w, channels))
     np.testing.assert_array_equal(decoded_mask.numpy(), mask)
     assert int(parsed[features.IMAGE_HEIGHT]) == h and int(parsed[features.IMAGE_WIDTH]) == w
@@ -56,6 +64,11 @@ def test_tiles_cover_every_pixel_and_blend_weights_sum_to_one(height, width, til
         covered[y : y + h, x : x + w] += 1
     assert covered.min() >= 1
     # normalised weights: blending a constant 1 from every tile gives exactly 1 everywhere
-    ones = tiling.predict_tiled(lambda b: np.ones((*b.shape[:3], 1), np.float32),
-                                np.zeros((height, width, 1), np.float32), tile, overlap, 8)  # fmt: skip
+    ones = tiling.predict_tiled(
+        lambda b: np.ones((*b.shape[:3], 1), np.float32),
+        np.zeros((height, width, 1), np.float32),
+        tile,
+        overlap,
+        8,
+    )
     np.testing.assert_allclose(ones, 1.0, rtol=1e-5)

@@ -31,6 +31,8 @@ with DAG(
             "project": "my-project",
             "region": "europe-west4",
         },
-        py_requirements=["segscale"],
+        # The project is not on PyPI: build its wheel once (`python -m pip wheel --no-deps -w dist
+        # .` in a checkout) and install it from a path the Airflow workers can read.
+        py_requirements=["/opt/airflow/wheels/segscale-0.1.0-py3-none-any.whl"],
         py_system_site_packages=False,
     )

@@ -13,12 +13,24 @@ def test_top_level_help_lists_every_command(capsys):
         assert f"  {name}" in out
 
 
-@pytest.mark.parametrize("command,flag", [("ingest", "--mask_mode"), ("train", "--preset"),
-                                          ("evaluate", "--split"), ("export", "--export_dir"),
-                                          ("infer", "--tile_overlap"), ("demo", "--train_minutes")])  # fmt: skip
+@pytest.mark.parametrize(
+    "command,flag",
+    [
+        ("ingest", "--mask_mode"),
+        ("train", "--preset"),
+        ("evaluate", "--split"),
+        ("export", "--export_dir"),
+        ("infer", "--tile_overlap"),
+        ("demo", "--train_minutes"),
+    ],
+)
 def test_each_subcommand_help_explains_its_flags(command, flag):
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", command, "--help"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", command, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert flag in out.stdout and "xample" in out.stdout
 
 

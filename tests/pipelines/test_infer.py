@@ -18,8 +18,13 @@ INPROCESS = ["--profile", "inprocess"]
 
 
 def _inputs(root):
-    sizes = {"a/small.png": (24, 30), "a/b/other.png": (24, 30), "wide.jpg": (40, 70),
-             "big.png": (150, 140), "name with space.png": (16, 16)}  # fmt: skip
+    sizes = {
+        "a/small.png": (24, 30),
+        "a/b/other.png": (24, 30),
+        "wide.jpg": (40, 70),
+        "big.png": (150, 140),
+        "name with space.png": (16, 16),
+    }
     for i, (name, (h, w)) in enumerate(sizes.items()):
         image, _ = random_pair(i, h, w)
         write(str(root / name), encode(image, "JPEG" if name.endswith(".jpg") else "PNG"))
@@ -29,9 +34,18 @@ def _inputs(root):
 
 
 def _run(images, out, model, *extra):
-    return infer.run([f"--model_dir={model}", f"--input_pattern={images}/**",
-                      f"--output_dir={out}", "--tile_size=64", "--tile_overlap=16",
-                      "--batch_size=4", *INPROCESS, *extra])  # fmt: skip
+    return infer.run(
+        [
+            f"--model_dir={model}",
+            f"--input_pattern={images}/**",
+            f"--output_dir={out}",
+            "--tile_size=64",
+            "--tile_overlap=16",
+            "--batch_size=4",
+            *INPROCESS,
+            *extra,
+        ]
+    )
 
 
 def _records(out):
@@ -60,8 +74,12 @@ def test_end_to_end_masks_records_and_rejects(tmp_path, exported_model):
     records = _records(out)
     assert sorted(r["path"] for r in records) == sorted(sizes)
     assert all(abs(sum(r["class_fractions"]) - 1) < 1e-4 for r in records)
-    rejects = [json.loads(line) for n in os.listdir(out) if n.startswith("rejects-")
-               for line in (out / n).read_text().splitlines()]  # fmt: skip
+    rejects = [
+        json.loads(line)
+        for n in os.listdir(out)
+        if n.startswith("rejects-")
+        for line in (out / n).read_text().splitlines()
+    ]
     assert sorted(r["reason"] for r in rejects) == ["empty_file", "not_an_image"]
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
 
@@ -119,8 +137,14 @@ def test_input_tfrecords(tmp_path, exported_model, ingested_dir):
 
     manifest = load_manifest(str(ingested_dir))
     out = tmp_path / "out"
-    summary = infer.run([f"--model_dir={exported_model}", f"--input_tfrecords={ingested_dir}/test-*",
-                         f"--output_dir={out}", *INPROCESS])  # fmt: skip
+    summary = infer.run(
+        [
+            f"--model_dir={exported_model}",
+            f"--input_tfrecords={ingested_dir}/test-*",
+            f"--output_dir={out}",
+            *INPROCESS,
+        ]
+    )
     assert summary["inputs"] == summary["predictions"] == manifest["splits"]["test"]["records"]
     assert len(list((out / "masks").rglob("*.png"))) == summary["predictions"]
 
@@ -135,17 +159,26 @@ def test_composite_under_test_pipeline(tmp_path, exported_model):
             | beam.Create([("x.png", encode(image)), ("bad.png", b"nope")])
             | infer.SegmentImages(metadata, options)
         )
-        assert_that(result["predictions"] | beam.Map(lambda r: (r["path"], r["height"])),
-                    equal_to([("x.png", 20)]), label="Predictions")  # fmt: skip
-        assert_that(result["rejects"] | beam.Map(lambda r: r.reason), equal_to(["not_an_image"]),
-                    label="Rejects")  # fmt: skip
+        assert_that(
+            result["predictions"] | beam.Map(lambda r: (r["path"], r["height"])),
+            equal_to([("x.png", 20)]),
+            label="Predictions",
+        )
+        assert_that(
+            result["rejects"] | beam.Map(lambda r: r.reason),
+            equal_to(["not_an_image"]),
+            label="Rejects",
+        )
 
 
 @pytest.mark.parametrize(
     "path,root,expected",
-    [("/d/in/a/b.png", "/d/in/", "a/b.png"), ("/d/in/../x.png", "/d/in/", None),
-     ("gs://b/in/x.png", "gs://b/in/", "x.png")],
-)  # fmt: skip
+    [
+        ("/d/in/a/b.png", "/d/in/", "a/b.png"),
+        ("/d/in/../x.png", "/d/in/", None),
+        ("gs://b/in/x.png", "gs://b/in/", "x.png"),
+    ],
+)
 def test_output_paths_never_escape(path, root, expected):
     assert infer.safe_relative(path, root) == expected
     assert infer.pattern_root("/d/in/**/*.jpg") == "/d/in/"

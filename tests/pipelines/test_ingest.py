@@ -102,12 +102,12 @@ def test_composite_under_test_pipeline(synthetic_dir, tmp_path):
             label="Counts",
         )
         assert_that(
-            merged | beam.FlatMap(lambda r: [json.loads(line) for f in r.reject_files
-                                             for line in open(f)])
+            merged
+            | beam.FlatMap(lambda r: [json.loads(line) for f in r.reject_files for line in open(f)])
             | beam.Map(lambda r: (r["key"], r["reason"], os.path.basename(r["image"]))),
             equal_to([("extra", "unpaired_image", "extra.png")]),
             label="RejectsFile",
-        )  # fmt: skip
+        )
         assert_that(
             result["shards"] | beam.Map(lambda s: s.records) | beam.CombineGlobally(sum),
             equal_to([5]),

@@ -66,9 +66,14 @@ def test_ingest_counts_every_odd_file(tmp_path):
     os.mkfifo(images / "a/pipe.png")  # would block a reader for ever
     os.symlink(images / "missing.png", images / "b/dangling.png")
     manifest = ingest.run(
-        [f"--images_dir={images}", f"--masks_dir={masks}", f"--output_dir={tmp_path / 'out'}",
-         "--num_classes=3", "--profile=inprocess"]
-    )  # fmt: skip
+        [
+            f"--images_dir={images}",
+            f"--masks_dir={masks}",
+            f"--output_dir={tmp_path / 'out'}",
+            "--num_classes=3",
+            "--profile=inprocess",
+        ]
+    )
     assert manifest["counts"] == {"found": 5, "accepted": 2, "rejected": 3}
     assert manifest["rejects"]["by_reason"] == {
         "broken_symlink": 1,

@@ -36,7 +36,7 @@ def test_round_trip_keeps_every_pixel(image):
     mask[0, 0] = 255
     parsed = features.parse_example(tf.constant(_example(image, mask)))
     channels = 1 if image.ndim == 2 else image.shape[2]
-    decoded, decoded_mask = features.decode_example(parsed, channels=channels)
+    decoded, decoded_mask = features.decode_example(parsed)  # as stored
     np.testing.assert_array_equal(decoded.numpy(), image.reshape(*image.shape[:2], channels))
     np.testing.assert_array_equal(decoded_mask.numpy(), mask)
     assert parsed[features.IMAGE_SOURCE_ID].numpy() == b"a/b"

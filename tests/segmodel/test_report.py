@@ -8,18 +8,35 @@ from segmodel.metrics import summarize
 
 
 def test_html_report_links_only_images_that_exist(tmp_path):
-    history = [{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e, "mean_iou": 0.5 + e / 20,
-                "val_mean_iou": 0.4 + e / 20} for e in range(1, 6)]  # fmt: skip
+    history = [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "val_loss": 1.2 / e,
+            "mean_iou": 0.5 + e / 20,
+            "val_mean_iou": 0.4 + e / 20,
+        }
+        for e in range(1, 6)
+    ]
     report.plot_history(history, str(tmp_path / "curves.png"))
-    rows = [("a", np.random.default_rng(0).integers(0, 65535, (20, 30), dtype=np.uint16),
-             np.zeros((20, 30), np.uint8), np.ones((20, 30), np.uint8)),
-            ("b", np.zeros((10, 10, 3), np.uint8), None, np.zeros((10, 10), np.uint8))]  # fmt: skip
+    rows = [
+        (
+            "a",
+            np.random.default_rng(0).integers(0, 65535, (20, 30), dtype=np.uint16),
+            np.zeros((20, 30), np.uint8),
+            np.ones((20, 30), np.uint8),
+        ),
+        ("b", np.zeros((10, 10, 3), np.uint8), None, np.zeros((10, 10), np.uint8)),
+    ]
     report.overlay_grid(rows, 2, 255, str(tmp_path / "overlays.png"))
     metrics = summarize(np.array([[5, 1], [2, 8]]), ["background", "nucleus"])
     report.write_html_report(
-        str(tmp_path / "index.html"), title="t", facts={"data": "16 pixels"}, metrics=metrics,
+        str(tmp_path / "index.html"),
+        title="t",
+        facts={"data": "16 pixels"},
+        metrics=metrics,
         images=[("curves", "curves.png"), ("overlays", "overlays.png")],
-    )  # fmt: skip
+    )
     page = (tmp_path / "index.html").read_text()
     sources = re.findall(r'<img src="([^"]+)"', page)
     assert sources == ["curves.png", "overlays.png"]

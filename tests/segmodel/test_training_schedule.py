@@ -57,8 +57,9 @@ def test_inference_mode_matches_training_mode_after_short_training(ingested_dir,
 def test_time_budget_plans_the_schedule_to_end_within_it(ingested_dir, tmp_path, capsys):
     workdir = tmp_path / "run"
     start = time.time()
-    state = train.train(str(ingested_dir), str(workdir), "default",
-                        [*TINY, "train.max_minutes=0.4"], verbose=0)  # fmt: skip
+    state = train.train(
+        str(ingested_dir), str(workdir), "default", [*TINY, "train.max_minutes=0.4"], verbose=0
+    )
     elapsed = time.time() - start
     out = capsys.readouterr().out
     assert out.startswith("Plan: ") and "Budget 0.4 min:" in out
@@ -76,8 +77,9 @@ def test_time_budget_plans_the_schedule_to_end_within_it(ingested_dir, tmp_path,
         train.train(str(ingested_dir), str(workdir), verbose=0)["epochs_done"]
         == state["epochs_done"]
     )
-    longer = train.train(str(ingested_dir), str(workdir), overrides=["train.max_minutes=0.6"],
-                         verbose=0)  # fmt: skip
+    longer = train.train(
+        str(ingested_dir), str(workdir), overrides=["train.max_minutes=0.6"], verbose=0
+    )
     assert longer["epochs_done"] > state["epochs_done"]
 
 

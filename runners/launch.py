@@ -11,7 +11,7 @@ import sys
 
 import apache_beam as beam
 
-from pipelines import console, profiles
+from runners import console, profiles
 
 
 def execute(options, build, test_pipeline=None) -> None:
@@ -25,7 +25,7 @@ def execute(options, build, test_pipeline=None) -> None:
 
 
 def _local_runner(options):
-    """pipelines.local_runner's FnApiRunner for local multi-process runs, else None (the
+    """runners.local_runner's FnApiRunner for local multi-process runs, else None (the
     runner the options name)."""
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
@@ -33,7 +33,7 @@ def _local_runner(options):
         return None
     if options.view_as(DirectOptions).direct_running_mode != "multi_processing":
         return None
-    from pipelines.local_runner import LocalProcessRunner
+    from runners.local_runner import LocalProcessRunner
 
     return LocalProcessRunner()
 
@@ -49,6 +49,9 @@ def cli_main(run, argv=None) -> int:
         first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
         print(f"error: {first}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # counts that do not add up: the run's outputs cannot be trusted
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,9 +1,10 @@
-"""Launch profiles: runners/<name>.yaml merged under the command line (the command line wins).
+"""Launch profiles: runners/profiles/<name>.yaml merged under the command line (it wins).
 
     python -m pipelines.ingest --profile local --direct_num_workers 2 ...
 
 Runner flags never appear in pipeline code: a profile names them, the user overrides any of them.
-`--profile` takes a name from runners/ or a path to a YAML file of flag: value pairs.
+`--profile` takes a profile name or a path to a YAML file of flag: value pairs. The profiles are
+package data, so they travel with the installed wheel.
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import os
 
 import yaml
 
-RUNNERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runners")
+PROFILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 DEFAULT_PROFILE = "local"
 
 
 def load_profile(name_or_path: str) -> dict:
-    """Reads a profile by name (runners/NAME.yaml) or path.
+    """Reads a profile by name (runners/profiles/NAME.yaml) or path.
 
     Raises:
       ValueError: naming the file when it is missing or not a mapping of flags.
     """
     path = name_or_path
     if not os.path.exists(path):
-        path = os.path.join(RUNNERS_DIR, f"{name_or_path}.yaml")
+        path = os.path.join(PROFILES_DIR, f"{name_or_path}.yaml")
     if not os.path.exists(path):
-        known = sorted(f[:-5] for f in os.listdir(RUNNERS_DIR) if f.endswith(".yaml"))
+        known = sorted(f[:-5] for f in os.listdir(PROFILES_DIR) if f.endswith(".yaml"))
         raise ValueError(f"--profile {name_or_path!r}: no such file; known profiles: {known}")
     with open(path) as f:
         try:

@@ -1,12 +1,12 @@
-"""The FnApiRunner for local multi-process runs, with workers from pipelines.worker_pool.
+"""The FnApiRunner for local multi-process runs, with workers from runners.worker_pool.
 
     python -m pipelines.ingest ... --profile local --direct_num_workers 2
 
 Same runner, same scheduling; three differences in how worker processes come and go:
 - a worker started early by the launcher (worker_pool.prestart) is used when there is one,
   so the first stage does not wait for a fresh Python to import Beam;
-- workers run `python -m pipelines.worker_pool`: their log records reach this process only,
-  and are logged here as `pipelines.worker` records (Beam's harness start-up chatter at DEBUG);
+- workers run `python -m runners.worker_pool`: their log records reach this process only,
+  and are logged here as `runners.worker` records (Beam's harness start-up chatter at DEBUG);
 - workers leave without the interpreter's teardown once the harness is done.
 launch.execute picks this runner for `--runner FnApiRunner --direct_running_mode
 multi_processing`; every other runner and mode is Beam's own.
@@ -31,10 +31,10 @@ from apache_beam.runners.portability.local_job_service import LOGENTRY_TO_LOG_LE
 from apache_beam.utils import thread_pool_executor
 from google.protobuf import text_format
 
-from pipelines import worker_pool
+from runners import worker_pool
 
 LOCAL_PROCESS_URN = "segscale:env:local_process:v1"
-_LOGGER = logging.getLogger("pipelines.worker")
+_LOGGER = logging.getLogger("runners.worker")
 # Messages Beam's workers log on every local run that tell a local user nothing: harness
 # start-up, RunInference's memory probe, WriteToText replacing its own files of a rerun.
 _CHATTER = (
@@ -47,7 +47,7 @@ _CHATTER = (
 
 
 class LocalProcessRunner(FnApiRunner):
-    """FnApiRunner whose subprocess workers come from pipelines.worker_pool."""
+    """FnApiRunner whose subprocess workers come from runners.worker_pool."""
 
     def run_via_runner_api(self, pipeline_proto, options):
         for environment in pipeline_proto.components.environments.values():

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines import profiles
+from runners import profiles
 
 
 def test_command_line_wins_over_profile():

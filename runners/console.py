@@ -47,11 +47,11 @@ def exit_process(code: int):
 
 def start_command(module: str, argv: list[str], *, local_workers: bool) -> None:
     """What a command does before importing anything heavy: console logging and, for a Beam
-    pipeline, its local worker processes (pipelines.worker_pool), which then import Beam while
+    pipeline, its local worker processes (runners.worker_pool), which then import Beam while
     this process does and preload `module`."""
     setup_logging()
     if local_workers:
-        from pipelines import worker_pool
+        from runners import worker_pool
 
         worker_pool.prestart(argv, preload=(module,))
 

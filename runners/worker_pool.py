@@ -6,11 +6,11 @@ Beam's FnApiRunner (multi_processing mode) starts each worker process when the f
 runs, after the launcher has imported Beam and built the graph: two half-second imports one
 after the other, before any work. A launcher that calls `prestart(argv)` first thing starts its
 workers at once; they import Beam while the launcher does, then wait on stdin for the runner's
-connection details (pipelines.local_runner hands them over). A worker nobody needs reads end of
+connection details (runners.local_runner hands them over). A worker nobody needs reads end of
 file on stdin and leaves, also when the launcher dies.
 
 This module imports nothing heavy: it runs before Beam is imported, and it is the workers' own
-entry point (`python -m pipelines.worker_pool`), where it also keeps the SDK harness's start-up
+entry point (`python -m runners.worker_pool`), where it also keeps the SDK harness's start-up
 INFO lines off the console (they reach the launcher's log) and skips the interpreter's slow
 teardown once the harness is done.
 """
@@ -40,13 +40,13 @@ _WAITING: list[subprocess.Popen] = []  # started workers no runner has claimed y
 
 
 def worker_command(preload: tuple[str, ...] = ()) -> list[str]:
-    return [sys.executable, "-m", "pipelines.worker_pool", *preload]
+    return [sys.executable, "-m", "runners.worker_pool", *preload]
 
 
 def local_worker_count(argv: list[str]) -> int:
     """Worker processes the local multi-process runner will want for these flags (0 if the
     flags pick another runner or mode). Reads --profile like the launchers do."""
-    from pipelines import profiles  # yaml only
+    from runners import profiles  # yaml only
 
     try:
         args = profiles.apply_profile(list(argv))

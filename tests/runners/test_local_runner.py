@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from pipelines import worker_pool
+from runners import worker_pool
 
 
 def test_worker_count_follows_profile_and_flags():
@@ -61,20 +61,33 @@ def test_command_line_run_uses_early_workers_and_keeps_the_console_quiet(synthet
     out = tmp_path / "out"
     run = subprocess.run(
         [
-            sys.executable, "-m", "pipelines.ingest",
-            f"--images_dir={synthetic_dir / 'images'}", f"--masks_dir={synthetic_dir / 'masks'}",
-            f"--output_dir={out}", "--num_classes=3", "--profile=local",
+            sys.executable,
+            "-m",
+            "pipelines.ingest",
+            f"--images_dir={synthetic_dir / 'images'}",
+            f"--masks_dir={synthetic_dir / 'masks'}",
+            f"--output_dir={out}",
+            "--num_classes=3",
+            "--profile=local",
             "--direct_num_workers=2",
         ],
-        capture_output=True, text=True, env={**os.environ, token: "1"}, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, token: "1"},
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "found 40 = accepted 40 + rejected 0" in run.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["accepted"] == 40
     # The SDK harness's start-up INFO lines (about 40 per run before) stay off the console.
-    chatter_lines = ("Logging handler created", "Python sdk harness", "Worker: severity", "INFO",
-                     "apitools not found")  # fmt: skip
+    chatter_lines = (
+        "Logging handler created",
+        "Python sdk harness",
+        "Worker: severity",
+        "INFO",
+        "apitools not found",
+    )
     for chatter in chatter_lines:
         assert chatter not in run.stderr, run.stderr[-3000:]
     assert _wait_gone(token) == []  # no worker outlives the command
@@ -103,10 +116,18 @@ def test_a_failing_worker_start_is_an_error_not_a_hang(synthetic_dir, tmp_path, 
 def test_a_bad_flag_is_one_line_on_stderr(tmp_path):
     for command in (["-m", "pipelines.ingest"], ["-m", "pipelines.cli", "ingest"]):
         run = subprocess.run(
-            [sys.executable, *command, f"--images_dir={tmp_path / 'nope'}",
-             f"--masks_dir={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--num_classes=2"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                sys.executable,
+                *command,
+                f"--images_dir={tmp_path / 'nope'}",
+                f"--masks_dir={tmp_path}",
+                f"--output_dir={tmp_path / 'out'}",
+                "--num_classes=2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 2
         assert run.stderr.strip().splitlines() == [
             f"error: --images_dir {tmp_path / 'nope'}: no such folder"
