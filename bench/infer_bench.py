@@ -72,8 +72,8 @@ def baseline(images: str, model_dir: str, batch_size: int, per_image: int) -> No
     import numpy as np
     from PIL import Image
 
-    from segmodel.evaluate import load_model
     from segmodel.predict import prepare_image
+    from segmodel.saving import load_model
 
     model = load_model(model_dir)
     names = sorted(os.listdir(images))

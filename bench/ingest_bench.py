@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest_bench.py --pairs 2000 --memory_pairs 20000
 
 Both sides do the same work per pair (read both files, decode, validate, compute stats,
-serialize with pipelines.records.encode_pair, write TFRecords), both start 2 processes and both
+serialize with pipelines.ingest.records.encode_pair, write TFRecords), both start 2 processes and both
 are timed as whole commands, interpreter start-up included: `--repeats` plain runs of each,
 interleaved, median. Prints images/s and the ratio pipeline / loop (target >= 0.8), then the
 pipeline's peak memory (whole process tree, from separate runs that sample /proc every 0.1 s:
@@ -76,8 +76,8 @@ def _baseline_worker(args):
     worker, pairs, out, num_classes = args
     from apache_beam.io.tfrecordio import _TFRecordUtil
 
-    from pipelines.pairing import Pair, Reject
-    from pipelines.records import RecordSpec, encode_pair
+    from pipelines.ingest.pairing import Pair, Reject
+    from pipelines.ingest.records import RecordSpec, encode_pair
 
     spec = RecordSpec(num_classes=num_classes)
     handles, accepted, rejected = {}, 0, 0
@@ -100,7 +100,7 @@ def _baseline_worker(args):
 
 
 def baseline(images: str, masks: str, out: str, num_classes: int) -> None:
-    from pipelines.pairing import assign_split, parse_splits
+    from pipelines.ingest.pairing import assign_split, parse_splits
 
     splits = parse_splits("train=0.8,val=0.1,test=0.1")
     pairs = []

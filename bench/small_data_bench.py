@@ -80,12 +80,12 @@ def mode_agreement(model, data: str, run: str, batches: int = 4) -> float:
 
 
 def ours(data: str, run: str, minutes: float, overrides: list[str]) -> dict:
-    from segmodel import evaluate, train
+    from segmodel import evaluate, saving, train
 
     start = time.time()
     state = train.train(data, run, "default", [f"train.max_minutes={minutes}", *overrides])
     seconds = time.time() - start
-    model = evaluate.load_model(os.path.join(run, "best.keras"))
+    model = saving.load_model(os.path.join(run, "best.keras"))
     test = evaluate.evaluate(None, data, "test", model=model)
     return {
         "mean_iou": test["mean_iou"],

@@ -73,11 +73,9 @@ def main(argv=None) -> int:
         return 2
     from runners import console
 
-    console.start_command(COMMANDS[command][0], rest, local_workers=command in ("ingest", "infer"))
+    console.setup_logging()  # before the command's module imports Beam (import-time warnings)
     module = importlib.import_module(COMMANDS[command][0])
-    sys.argv = [f"segscale {command}", *rest]
-    result = module.main(rest)
-    return int(result or 0)
+    return int(module.main(rest) or 0)
 
 
 def entry_point() -> None:

@@ -205,6 +205,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from runners.console import run_module
+    from runners.console import run_main
 
-    run_module("pipelines.demo", local_workers=False)
+    run_main(main)

@@ -1,26 +1,49 @@
-"""How the command-line tools start and end: console logging, early local worker processes,
-process exit. Imports nothing heavy: it runs before Beam is imported.
+"""How the command-line tools start and end: console logging and process exit. Imports nothing
+heavy: it runs before Beam is imported.
 
     python -m pipelines.ingest ...     # warnings and errors, one line each
 
 Beam logs "apitools not found, and bigquery client libraries are not available" at import time
 whenever its optional Google Cloud extras are absent; we never use BigQuery, so that line is
-dropped. Everything else at WARNING and above is shown.
+dropped. Local workers' records reach the launcher through Beam's logging service as
+"Worker: <the whole log-entry message>"; at WARNING and above they are shown as the worker's
+message and trace, at INFO and below not at all (the SDK harness's start-up lines).
 """
 
 from __future__ import annotations
 
+import ast
 import gc
-import importlib
 import logging
+import re
 import sys
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 _IMPORT_NOISE = ("apitools not found, and bigquery client libraries are not available",)
 
 
+_WORKER_FIELD = re.compile(r'\b(message|trace): ("(?:[^"\\]|\\.)*")')
+
+
 def _not_import_noise(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(_IMPORT_NOISE)
+
+
+def _readable_worker_record(record: logging.LogRecord) -> bool:
+    """Beam's local job service logs a worker's record as 'Worker: %s' with the log entry's
+    text form; keep only its message and trace (e.g. the traceback of a failing DoFn)."""
+    if record.msg != "Worker: %s" or not record.args:
+        return True
+    fields = {}
+    for name, quoted in _WORKER_FIELD.findall(str(record.args[0])):
+        try:
+            fields.setdefault(name, ast.literal_eval(quoted))
+        except (ValueError, SyntaxError):
+            fields.setdefault(name, quoted)
+    if fields:
+        record.msg = "worker: %s"
+        record.args = ("\n".join(v for v in (fields.get("message"), fields.get("trace")) if v),)
+    return True
 
 
 def setup_logging(level: int = logging.WARNING) -> None:
@@ -31,6 +54,7 @@ def setup_logging(level: int = logging.WARNING) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(_not_import_noise)
+    handler.addFilter(_readable_worker_record)
     root.addHandler(handler)
     root.setLevel(level)
 
@@ -45,20 +69,7 @@ def exit_process(code: int):
     sys.exit(code)
 
 
-def start_command(module: str, argv: list[str], *, local_workers: bool) -> None:
-    """What a command does before importing anything heavy: console logging and, for a Beam
-    pipeline, its local worker processes (runners.worker_pool), which then import Beam while
-    this process does and preload `module`."""
+def run_main(main) -> None:
+    """`python -m <pipeline>`: console logging, then the pipeline's main(), then exit."""
     setup_logging()
-    if local_workers:
-        from runners import worker_pool
-
-        worker_pool.prestart(argv, preload=(module,))
-
-
-def run_module(module: str, *, local_workers: bool = True) -> None:
-    """`python -m <module>`: starts the command, then runs the module's main() under the
-    module's own name rather than as __main__, so that Beam pickles its DoFns as references to
-    the module (which the workers preload), not by value."""
-    start_command(module, sys.argv[1:], local_workers=local_workers)
-    exit_process(importlib.import_module(module).main())
+    exit_process(main())

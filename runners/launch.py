@@ -11,31 +11,18 @@ import sys
 
 import apache_beam as beam
 
-from runners import console, profiles
+from runners import console, profiles, watchdog
 
 
 def execute(options, build, test_pipeline=None) -> None:
-    """Builds the graph with `build(pipeline)` and runs it to completion."""
+    """Builds the graph with `build(pipeline)` and runs it to completion on the runner the
+    options name (Beam's own; a local worker that dies fails the job: runners.watchdog)."""
     if test_pipeline is not None:
         build(test_pipeline)
         test_pipeline.run().wait_until_finish()
         return
-    with beam.Pipeline(runner=_local_runner(options), options=options) as pipeline:
+    with watchdog.watch(), beam.Pipeline(options=options) as pipeline:
         build(pipeline)
-
-
-def _local_runner(options):
-    """runners.local_runner's FnApiRunner for local multi-process runs, else None (the
-    runner the options name)."""
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
-
-    if options.view_as(StandardOptions).runner != "FnApiRunner":
-        return None
-    if options.view_as(DirectOptions).direct_running_mode != "multi_processing":
-        return None
-    from runners.local_runner import LocalProcessRunner
-
-    return LocalProcessRunner()
 
 
 def cli_main(run, argv=None) -> int:

@@ -24,29 +24,8 @@ from segmodel.manifest import load_manifest
 from segmodel.metrics import summarize
 from segmodel.preprocessing import normalization_from_manifest
 from segmodel.report import metrics_table, overlay_grid
+from segmodel.saving import load_model, resolve_model_path
 from segmodel.unet import class_probabilities
-
-
-def resolve_model_path(path: str) -> str:
-    if os.path.isdir(path):
-        for name in ("model.keras", "best.keras", "last.keras"):
-            if os.path.exists(os.path.join(path, name)):
-                return os.path.join(path, name)
-        raise FileNotFoundError(f"{path}: no model.keras, best.keras or last.keras inside")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such model file")
-    return path
-
-
-def load_model(path: str, unsafe: bool = False) -> keras.Model:
-    """Loads a .keras model; safe mode refuses Lambda layers and other embedded code."""
-    from segmodel import losses, metrics, unet  # noqa: F401  registers the custom objects
-
-    path = resolve_model_path(path)
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot load model: {e}") from None
 
 
 def validation_of(model_path: str) -> dict | None:

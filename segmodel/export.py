@@ -23,7 +23,6 @@ import sys
 import keras
 import tensorflow as tf
 
-from segmodel.evaluate import load_model
 from segmodel.manifest import load_manifest
 from segmodel.preprocessing import (
     bit_depth_from_manifest,
@@ -31,6 +30,7 @@ from segmodel.preprocessing import (
     model_input_tf,
     normalization_from_manifest,
 )
+from segmodel.saving import load_metadata, load_model  # noqa: F401  (load_metadata: API)
 from segmodel.unet import class_probabilities
 
 
@@ -121,26 +121,6 @@ def export(workdir: str, export_dir: str) -> dict:
     if os.path.exists(export_dir):
         shutil.rmtree(export_dir)
     os.replace(staging, export_dir)
-    return metadata
-
-
-def load_metadata(export_dir: str) -> dict:
-    """Reads M/metadata.json, naming the file when it is missing or malformed."""
-    path = os.path.join(export_dir, "metadata.json")
-    try:
-        with open(path) as f:
-            metadata = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: missing; export the model with segmodel.export") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    missing = [
-        k
-        for k in ("model_version", "num_classes", "normalization", "channels")
-        if k not in metadata
-    ]
-    if missing:
-        raise ValueError(f"{path}: missing fields {missing}")
     return metadata
 
 

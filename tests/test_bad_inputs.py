@@ -16,8 +16,8 @@ from PIL import Image
 
 from pipelines import infer, ingest
 from segmodel import train
-from segmodel.export import load_metadata
 from segmodel.manifest import ManifestError, load_manifest
+from segmodel.saving import load_metadata
 
 INPROCESS = ["--profile=inprocess"]
 

@@ -19,8 +19,8 @@ from builders import encode, random_pair, write
 from PIL import Image
 
 from pipelines import infer
-from segmodel.evaluate import load_model
-from segmodel.export import load_metadata
+from pipelines.infer import handler, inputs, outputs
+from segmodel.saving import load_metadata, load_model
 
 
 class NoModel:
@@ -133,7 +133,7 @@ def test_models_with_code_are_refused_unless_unsafe(tmp_path, exported_model, ca
     ]
     assert infer.main(args) == 2
     assert "refusing to load it. Pass --unsafe_model" in capsys.readouterr().err
-    infer.check_model_is_safe(str(model_dir), unsafe=True)  # the flag lifts it
+    handler.check_model_is_safe(str(model_dir), unsafe=True)  # the flag lifts it
 
 
 def test_record_names_cannot_climb_out_of_the_output_folder():
@@ -150,9 +150,9 @@ def test_record_names_cannot_climb_out_of_the_output_folder():
         filename="../../etc/cron.d/x.png",
         source_id="x",
     )
-    relative, _ = infer.parse_record(record)
+    relative, _ = inputs.parse_record(record)
     assert relative.startswith("unsafe/") and ".." not in relative
-    assert infer.safe_relative("/abs/in/../../x.png", "/abs/in/") is None
+    assert outputs.safe_relative("/abs/in/../../x.png", "/abs/in/") is None
 
 
 def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
@@ -163,7 +163,9 @@ def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
     images = tmp_path / "in"
     for i in range(6):
         write(str(images / f"img{i}.png"), encode(random_pair(i, 20, 20)[0]))
-    real = infer.write_atomically
+    from pipelines.infer import pipeline as infer_pipeline
+
+    real = infer_pipeline.write_atomically
     calls = []
 
     def fills_up(path, data):
@@ -172,7 +174,7 @@ def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
             raise OSError(f"could not write {path}: {os.strerror(errno.ENOSPC)}")
         real(path, data)
 
-    monkeypatch.setattr(infer, "write_atomically", fills_up)
+    monkeypatch.setattr(infer_pipeline, "write_atomically", fills_up)
     out = tmp_path / "out"
     code = infer.main(
         [
@@ -194,11 +196,11 @@ def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
 
 def test_safe_model_check_walks_the_config_instead_of_matching_text():
     layer = {"class_name": "Conv2D", "config": {"name": "Lambda_like_name"}}
-    assert infer.executable_code_in({"config": {"layers": [layer]}}) is None
+    assert handler.executable_code_in({"config": {"layers": [layer]}}) is None
     hidden = {"class_name": "Lambda", "config": {"name": "evil", "function": {}}}
     nested = {"config": {"layers": [layer, {"config": {"layers": [hidden]}}]}}
-    assert infer.executable_code_in(nested) == "Lambda evil"
-    assert infer.executable_code_in({"a": [{"__lambda__": "code"}]}) == "a serialized lambda"
+    assert handler.executable_code_in(nested) == "Lambda evil"
+    assert handler.executable_code_in({"a": [{"__lambda__": "code"}]}) == "a serialized lambda"
 
 
 def test_counts_that_do_not_add_up_fail_the_run(capsys):

@@ -5,9 +5,9 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.pairing import assign_split
+from pipelines.image_io import encode_png
+from pipelines.ingest.pairing import assign_split
 from segmodel import features, tiling
-from segmodel.image_io import encode_png
 
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 keys = st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=50, unique=True)

@@ -4,8 +4,8 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.dataset_stats import DatasetStatsFn, _median
-from pipelines.records import PairStats
+from pipelines.ingest.dataset_stats import DatasetStatsFn, _median
+from pipelines.ingest.records import PairStats
 
 
 def _stats(split, h, w, value, classes, channels=3):

@@ -10,9 +10,9 @@ from builders import encode, random_pair, write
 from PIL import Image
 
 from pipelines import infer
-from segmodel.evaluate import load_model
-from segmodel.export import load_metadata
+from pipelines.infer import inputs, outputs
 from segmodel.predict import predict_images, prepare_image
+from segmodel.saving import load_metadata, load_model
 
 INPROCESS = ["--profile", "inprocess"]
 
@@ -180,8 +180,8 @@ def test_composite_under_test_pipeline(tmp_path, exported_model):
     ],
 )
 def test_output_paths_never_escape(path, root, expected):
-    assert infer.safe_relative(path, root) == expected
-    assert infer.pattern_root("/d/in/**/*.jpg") == "/d/in/"
+    assert outputs.safe_relative(path, root) == expected
+    assert inputs.pattern_root("/d/in/**/*.jpg") == "/d/in/"
 
 
 def test_bad_flags(tmp_path, capsys):

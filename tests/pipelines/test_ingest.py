@@ -11,11 +11,11 @@ from builders import encode, random_pair, write
 from PIL import Image
 
 from pipelines import ingest
-from pipelines.bundle_report import merge_reports
-from pipelines.pairing import parse_splits
-from pipelines.records import RecordSpec
+from pipelines.image_io import read_image
+from pipelines.ingest.bundle_report import merge_reports
+from pipelines.ingest.pairing import parse_splits
+from pipelines.ingest.records import RecordSpec
 from segmodel import features
-from segmodel.image_io import read_image
 from segmodel.manifest import load_manifest, shard_paths
 
 INPROCESS = ["--profile", "inprocess"]

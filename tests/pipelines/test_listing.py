@@ -5,7 +5,8 @@ import os
 import pytest
 from builders import encode, random_pair, write
 
-from pipelines import ingest, listing
+from pipelines import ingest
+from pipelines.ingest import listing
 
 
 def _everything(root):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipelines import masks
-from segmodel.image_io import ImageError
+from pipelines.image_io import ImageError
+from pipelines.ingest import masks
 
 
 def test_binary_0_255_becomes_0_1_and_jpeg_noise_is_thresholded():

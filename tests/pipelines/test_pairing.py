@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines import pairing
+from pipelines.ingest import pairing
 
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 

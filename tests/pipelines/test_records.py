@@ -1,10 +1,12 @@
+import io
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from builders import encode, random_pair
 
-from pipelines.pairing import Pair, Reject
-from pipelines.records import RecordSpec, encode_pair
+from pipelines.ingest.pairing import Pair, Reject
+from pipelines.ingest.records import RecordSpec, encode_pair
 from segmodel import features
 
 SPEC = RecordSpec(num_classes=3)
@@ -35,10 +37,41 @@ def test_source_png_bytes_are_stored_unchanged():
     )
 
 
+def _stored_mask(record: bytes) -> bytes:
+    feature = tf.train.Example.FromString(record).features.feature
+    return feature[features.MASK_ENCODED].bytes_list.value[0]
+
+
+def test_canonical_index_masks_are_stored_unchanged_and_others_converted():
+    from PIL import Image
+
+    image, mask = random_pair(3)
+    gray8 = encode(mask)
+    record, _ = encode_pair(PAIR, encode(image), gray8, SPEC)
+    assert _stored_mask(record) == gray8  # no re-encode
+    # a palette mask (indices are classes) and a 0/255 binary mask are converted, then decode
+    # to the same classes
+    palette = Image.fromarray(mask, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    record, _ = encode_pair(PAIR, encode(image), buffer.getvalue(), SPEC)
+    assert _stored_mask(record) != buffer.getvalue()
+    np.testing.assert_array_equal(
+        features.decode_mask(tf.constant(_stored_mask(record))).numpy(), mask
+    )
+    binary = (mask > 0).astype(np.uint8)
+    spec = RecordSpec(num_classes=2, mask_mode="binary")
+    record, _ = encode_pair(PAIR, encode(image), encode(binary * 255), spec)
+    assert _stored_mask(record) != encode(binary * 255)
+    decoded = features.decode_mask(tf.constant(_stored_mask(record))).numpy()
+    np.testing.assert_array_equal(decoded, binary)
+
+
 def test_jpeg_source_decodes_identically_in_tensorflow():
     image, mask = random_pair(2)
     data = encode(image, "JPEG", quality=90)
-    from segmodel.image_io import read_image
+    from pipelines.image_io import read_image
 
     record, _ = encode_pair(PAIR, data, encode(mask), SPEC)
     decoded, _ = features.decode_example(features.parse_example(tf.constant(record)), 3)

@@ -3,7 +3,7 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import shard_writer
+from pipelines.ingest import shard_writer
 
 
 def test_shard_counts_follow_bytes_or_fixed_count():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipelines.image_io import encode_png
 from segmodel import features
-from segmodel.image_io import encode_png
 
 
 def _example(image: np.ndarray, mask: np.ndarray, fmt="png", encoded=None):

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipelines.pairing import Pair
-from pipelines.records import RecordSpec, encode_pair
+from pipelines.image_io import encode_png, read_image
+from pipelines.ingest.pairing import Pair
+from pipelines.ingest.records import RecordSpec, encode_pair
 from segmodel import config, features, unet
 from segmodel.export import serving_function
-from segmodel.image_io import encode_png, read_image
 from segmodel.predict import prepare_image
 from segmodel.preprocessing import decode_tf, model_input_tf, normalize
 

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from segmodel import evaluate, export
-from segmodel.evaluate import load_model
 from segmodel.preprocessing import normalize
+from segmodel.saving import load_model
 from segmodel.unet import class_probabilities
 
 

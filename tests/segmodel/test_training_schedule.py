@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from segmodel import config, train
-from segmodel.evaluate import load_model
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
+from segmodel.saving import load_model
 from segmodel.unet import class_probabilities
 
 # The default plan, shrunk so that a short training takes seconds on CI.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from segmodel import config, unet
-from segmodel.evaluate import load_model
+from segmodel.saving import load_model
 
 SMALL = dataclasses.replace(config.smoke().model, base_filters=4, depth=2)
 

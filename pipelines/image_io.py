@@ -1,6 +1,6 @@
 """Decoding image files with Pillow into arrays, with the checks every stage needs.
 
-    python -c "from segmodel.image_io import read_image; print(read_image(open('x.png','rb').read()))"
+    python -c "from pipelines.image_io import read_image; print(read_image(open('x.png','rb').read()))"
 
 Ingest and bulk inference both decode through `read_image()`, so a file that one stage accepts
 the other accepts too. Failures raise `ImageError` with a short reason code (used for counters and

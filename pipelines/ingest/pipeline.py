@@ -10,11 +10,6 @@ runner (`--profile`, or plain Beam flags such as `--runner`).
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before Beam is imported: see runners.console.run_module
-    from runners.console import run_module
-
-    run_module("pipelines.ingest")
-
 import argparse
 import dataclasses
 import json
@@ -30,16 +25,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines import listing, masks, pairing, shard_writer
-from pipelines.bundle_report import BundleReport, merge_reports
-from pipelines.dataset_stats import DatasetStatsFn, summarize
+from pipelines.image_io import DEFAULT_MAX_PIXELS
+from pipelines.ingest import listing, masks, pairing, shard_writer
+from pipelines.ingest.bundle_report import BundleReport, merge_reports
+from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
+from pipelines.ingest.records import RecordSpec, encode_pair
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
-from pipelines.records import RecordSpec, encode_pair
+from pipelines.progress import Progress
 from runners import profiles
 from runners.flags import add_argument_once
 from runners.launch import cli_main, execute, parse_own_flags
 from segmodel.features import SCHEMA_VERSION
-from segmodel.image_io import DEFAULT_MAX_PIXELS
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
 COUNTER_NAMESPACE = "ingest"
@@ -275,6 +271,7 @@ class ListFiles(_ReportingDoFn):
             split = pairing.assign_split(key, self._splits)
             if split is not None:  # else rejected when paired (outside the split folders)
                 self._report.split_bytes[split] += entry[2]
+            self._report.listed_files += 1
             yield key, entry
 
 
@@ -293,7 +290,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
         self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
 
     def setup(self):
-        self._done = 0
+        self._progress = Progress("ingest", "pairs")
         self._num_shards = None
         self._stats_fn = DatasetStatsFn(self._config.spec.num_classes)
 
@@ -305,7 +302,9 @@ class PairEncodeAndWrite(_ReportingDoFn):
     def process(self, element, listing_reports):
         c = self._config
         if self._num_shards is None:  # the same for every bundle: the listing is done
-            self._num_shards = shard_counts_for(c, merge_reports(listing_reports, 1))
+            listed = merge_reports(listing_reports, 1)
+            self._num_shards = shard_counts_for(c, listed)
+            self._progress.total = listed.listed_files // 2  # an image and a mask a pair
         self._report.found += 1
         pair = pair_group(element, c.splits, c.images_dir, c.masks_dir)
         if isinstance(pair, pairing.Reject):
@@ -329,13 +328,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
         self._writer.write(pair.split, pair.key, record, self._num_shards)
         self._stats_fn.add_input(self._report.stats, stats)
         self._accepted.inc()
-        self._done += 1
-        if self._done % 1000 == 0:  # progress on long runs (worker output reaches the console)
-            print(
-                f"[ingest pid {os.getpid()}] {self._done} records written",
-                file=sys.stderr,
-                flush=True,
-            )
+        self._progress.add()
 
     def finish_bundle(self):
         yield from self._writer.close()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmodel.image_io import ImageError, encode_png, read_image, read_label_image
+from pipelines.image_io import ImageError, encode_png, read_image, read_label_image
 
 
 def _save(array_or_image, fmt, **kwargs) -> bytes:

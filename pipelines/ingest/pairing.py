@@ -13,30 +13,11 @@ import dataclasses
 import hashlib
 import posixpath
 
-from segmodel.image_io import IMAGE_EXTENSIONS
+from pipelines.image_io import IMAGE_EXTENSIONS
+from pipelines.rejects import Reject
 
 IMAGE = "image"
 MASK = "mask"
-
-
-@dataclasses.dataclass(frozen=True)
-class Reject:
-    """An input that did not make it into the dataset, and why."""
-
-    reason: str
-    detail: str
-    key: str = ""
-    image: str | None = None
-    mask: str | None = None
-
-    def to_json_dict(self) -> dict:
-        return {
-            "key": self.key,
-            "image": self.image,
-            "mask": self.mask,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,40 +19,35 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before Beam is imported: see runners.console.run_module
-    from runners.console import run_module
-
-    run_module("pipelines.infer")
-
 import io
 import json
-import os
-import posixpath
-import re
-import stat
 import sys
 import time
-import uuid
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord framing, with CRC checks
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
-from PIL import Image, PngImagePlugin
 
-from pipelines.model_handler import KerasSegmentationHandler
-from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
-from pipelines.pairing import Reject
+from pipelines.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
+from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
+from pipelines.infer.inputs import pattern_root, read_matched, read_tfrecord_file
+from pipelines.infer.outputs import (
+    encode_mask,
+    existing_record,
+    mask_path,
+    prediction_record,
+)
+from pipelines.outputs import check_writable, read_bytes, write_atomically
+from pipelines.progress import Progress
+from pipelines.rejects import Reject
 from runners import profiles
 from runners.flags import add_argument_once
 from runners.launch import cli_main, execute, parse_own_flags
-from segmodel.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
-from segmodel.report import palette
 
 NAMESPACE = "infer"
 SUMMARY_NAME = "run_summary.json"
@@ -114,77 +109,6 @@ class InferOptions(PipelineOptions):
 # --- pure per-element functions ---------------------------------------------------------------
 
 
-def pattern_root(pattern: str) -> str:
-    """The folder part of a glob pattern: relative paths of matches are taken from here."""
-    prefix = re.match(r"^[^*?\[]*", pattern).group(0)
-    return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
-
-
-def safe_relative(path: str, root: str) -> str | None:
-    """`path` relative to root, or None if it would leave the output folder (.., absolute)."""
-    relative = path[len(root) :] if path.startswith(root) else posixpath.basename(path)
-    relative = posixpath.normpath(relative.replace("\\", "/"))
-    if relative.startswith(("/", "../")) or relative in ("..", ".", ""):
-        return None
-    return relative
-
-
-def mask_path(output_dir: str, relative: str) -> str:
-    return f"{output_dir.rstrip('/')}/masks/{relative}.png"
-
-
-def encode_mask(classes: np.ndarray, num_classes: int, text: dict[str, str]) -> bytes:
-    """Palette PNG of class indices, with text chunks (model version, confidence)."""
-    image = Image.fromarray(classes.astype(np.uint8), mode="P")
-    colours = palette(max(num_classes, 1))
-    image.putpalette(colours.flatten().tolist() + [0, 0, 0] * (256 - len(colours)))
-    info = PngImagePlugin.PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
-    return buffer.getvalue()
-
-
-def prediction_record(relative, classes, num_classes, confidence, version, skipped=False):
-    counts = np.bincount(classes.ravel(), minlength=num_classes)[:num_classes]
-    return {
-        "path": relative,
-        "height": int(classes.shape[0]),
-        "width": int(classes.shape[1]),
-        "class_fractions": [round(float(c) / classes.size, 6) for c in counts],
-        "mean_confidence": round(float(confidence), 6),
-        "model_version": version,
-        "skipped": skipped,
-    }
-
-
-def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | None:
-    """The record of a mask already written by this model version, or None (recompute)."""
-    path = mask_path(output_dir, relative)
-    try:
-        if not FileSystems.exists(path):
-            return None
-        image = Image.open(io.BytesIO(read_bytes(path)))
-        image.load()
-    except Exception:  # unreadable or partial: recompute it
-        return None
-    text = getattr(image, "text", {}) or {}
-    if text.get("model_version") != metadata["model_version"]:
-        return None
-    return prediction_record(
-        relative,
-        np.asarray(image),
-        metadata["num_classes"],
-        float(text.get("mean_confidence", "nan")),
-        metadata["model_version"],
-        skipped=True,
-    )
-
-
-# --- the graph --------------------------------------------------------------------------------
-
-
 class DecodeInputs(beam.DoFn):
     """(relative path, bytes) → (relative path, normalised image) | rejects | skipped records."""
 
@@ -232,7 +156,7 @@ class WriteOutputs(beam.DoFn):
         self._save_probabilities = save_probabilities
 
     def setup(self):
-        self._written = 0
+        self._progress = Progress("infer", "images")
 
     def process(self, element):
         relative, result = element
@@ -256,105 +180,9 @@ class WriteOutputs(beam.DoFn):
             ),
         )
         Metrics.counter(NAMESPACE, "segmented").inc()
-        self._written += 1
-        if self._written % 100 == 0:
-            print(
-                f"[infer pid {os.getpid()}] segmented {self._written} images",
-                file=sys.stderr,
-                flush=True,
-            )
+        self._progress.add()
         yield prediction_record(
             relative, classes, self._metadata["num_classes"], confidence, version
-        )
-
-
-def is_regular_file(path: str) -> bool:
-    """False for a local FIFO, socket or device (object stores hold only regular objects)."""
-    if "://" in path:
-        return True
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return True  # let the read report it
-
-
-def read_matched(readable, root: str):
-    relative = safe_relative(readable.metadata.path, root)
-    if relative is not None and escapes_root(readable.metadata.path, root):
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            Reject(
-                "symlink_outside_input",
-                "symlink to a file outside the input folder",
-                relative,
-                readable.metadata.path,
-            ),
-        )
-        return
-    if relative is None:
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            Reject("unsafe_path", "path would leave the output folder", readable.metadata.path),
-        )
-        return
-    if not is_regular_file(readable.metadata.path):  # a FIFO would block the read for ever
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            Reject(
-                "not_a_regular_file", "a FIFO, socket or device, not a file", relative, relative
-            ),
-        )
-        return
-    try:
-        yield relative, readable.read()
-    except Exception as e:
-        yield beam.pvalue.TaggedOutput(
-            "rejects", Reject("unreadable_file", f"cannot read: {e}", relative, relative)
-        )
-
-
-def parse_record(serialized: bytes):
-    """One of our TFRecords → (its relative file name, encoded image bytes)."""
-    import tensorflow as tf
-
-    from segmodel import features
-
-    feature = tf.train.Example.FromString(serialized).features.feature
-    name = feature[features.IMAGE_FILENAME].bytes_list.value[0].decode("utf-8")
-    relative = safe_relative(name, "") or f"unsafe/{uuid.uuid4().hex}"
-    return relative, feature[features.IMAGE_ENCODED].bytes_list.value[0]
-
-
-def read_tfrecord_file(metadata):
-    """Every record of one shard as (relative name, image bytes); a truncated or corrupt shard
-    ends in one reject naming the file and the record, after the records before the damage."""
-    path = metadata.path
-    count = 0
-    try:
-        with FileSystems.open(path) as f:  # .gz shards are decompressed by extension
-            while (record := _TFRecordUtil.read_record(f)) is not None:
-                count += 1
-                try:
-                    yield parse_record(record)
-                except Exception as e:
-                    yield beam.pvalue.TaggedOutput(
-                        "rejects",
-                        Reject(
-                            "bad_record",
-                            f"{path}: record {count} is not one of our "
-                            f"examples ({type(e).__name__})",
-                            f"{path}#{count}",
-                        ),
-                    )
-    except (ValueError, OSError) as e:
-        detail = str(e).split(":")[0][:120]  # Beam's message carries a hex dump; keep the gist
-        yield beam.pvalue.TaggedOutput(
-            "rejects",
-            Reject(
-                "corrupt_tfrecord",
-                f"{path}: unreadable after record {count}: {detail}",
-                f"{path}#{count + 1}",
-            ),
         )
 
 
@@ -366,49 +194,6 @@ def failed_batch_rejects(failure):
         yield Reject(
             "inference_failed", f"{type(error).__name__}: {str(error)[:200]}", relative, relative
         )
-
-
-def check_model_is_safe(model_dir: str, unsafe: bool) -> None:
-    """Refuses, in the launcher, a model.keras whose config holds Lambda layers or other
-    embedded Python, unless --unsafe_model. (Workers load with Keras safe mode anyway; this
-    gives one clear message instead of a worker traceback.)"""
-    import zipfile
-
-    path = f"{model_dir.rstrip('/')}/model.keras"
-    try:
-        with FileSystems.open(path) as f, zipfile.ZipFile(io.BytesIO(f.read())) as archive:
-            config = archive.read("config.json").decode("utf-8")
-    except Exception as e:
-        raise ValueError(f"{path}: not a readable .keras model ({e})") from None
-    if unsafe:
-        return
-    try:
-        found = executable_code_in(json.loads(config))
-    except ValueError as e:
-        raise ValueError(f"{path}: the model's config.json is not valid JSON ({e})") from None
-    if found:
-        raise ValueError(
-            f"{path}: the model holds executable code ({found}); refusing to load it. "
-            "Pass --unsafe_model only for a model you trust."
-        )
-
-
-def executable_code_in(config) -> str | None:
-    """Names the first Lambda layer or serialized Python function in a Keras model config (the
-    parsed config.json of a .keras archive), or None. A walk of the parsed tree, not a text
-    search: names and strings that merely contain "Lambda" do not count."""
-    stack = [config]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("class_name") in ("Lambda", "function", "__lambda__"):
-                return f"{node['class_name']} {node.get('config', {}).get('name', '')}".strip()
-            if "__lambda__" in node:
-                return "a serialized lambda"
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None
 
 
 class SegmentImages(beam.PTransform):
@@ -561,7 +346,7 @@ def _parse_args(argv):
 
 def run(argv=None, test_pipeline=None) -> dict:
     """Runs bulk inference; returns the run summary."""
-    from segmodel.export import load_metadata
+    from segmodel.saving import load_metadata
 
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)

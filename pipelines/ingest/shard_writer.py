@@ -25,11 +25,11 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
-from apache_beam.io.tfrecordio import _TFRecordUtil  # TFRecord framing (length + masked CRC32C).
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines.pairing import shard_index
+from pipelines import tfrecords
+from pipelines.ingest.pairing import shard_index
 
 _COPY_CHUNK = 8 << 20
 
@@ -83,7 +83,7 @@ class PieceWriter:
             )
             handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
             entry = self._open[slot] = [handle, path, 0, 0]
-        _TFRecordUtil.write_record(entry[0], record)
+        tfrecords.write_record(entry[0], record)
         entry[2] += 1
         entry[3] += len(record)
 

@@ -13,10 +13,10 @@ import posixpath
 
 import numpy as np
 
-from pipelines import masks
-from pipelines.pairing import Pair, Reject
+from pipelines.image_io import ImageError, encode_png, read_image, read_label_image
+from pipelines.ingest import masks
+from pipelines.ingest.pairing import Pair, Reject
 from segmodel import features
-from segmodel.image_io import ImageError, encode_png, read_image, read_label_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,14 @@ class _RejectError(Exception):
         self.detail = detail
 
 
+def is_gray8_png(data: bytes) -> bool:
+    """True for a PNG whose header says 8-bit grayscale (colour type 0): TensorFlow decodes its
+    bytes to exactly the values Pillow reads, so they can be stored as they are."""
+    return (
+        data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data[24:26] == b"\x08\x00"
+    )
+
+
 def encode_pair(
     pair: Pair, image_bytes: bytes, mask_bytes: bytes, spec: RecordSpec
 ) -> tuple[bytes, PairStats] | Reject:
@@ -124,6 +132,12 @@ def encode_pair(
         encoded, image_format = image_bytes, image.format.lower()
     else:
         encoded, image_format = encode_png(image.array), "png"
+    # A mask that already is what we would write (an 8-bit gray PNG of valid class indices,
+    # in index mode, so the values are the classes) is stored as it is: no re-encode. Binary,
+    # colour, palette and 16-bit masks are converted and re-encoded.
+    mask_passthrough = (
+        spec.mask_mode == "index" and is_gray8_png(mask_bytes) and raw_mask.dtype == np.uint8
+    )
     serialized = features.make_example(
         image_encoded=encoded,
         image_format=image_format,
@@ -131,7 +145,7 @@ def encode_pair(
         width=image.width,
         channels=image.channels,
         bit_depth=image.bit_depth,
-        mask_png=encode_png(mask),
+        mask_png=mask_bytes if mask_passthrough else encode_png(mask),
         filename=pair.key + posixpath.splitext(pair.image)[1],
         source_id=pair.key,
     )

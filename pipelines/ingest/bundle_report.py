@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-from pipelines.dataset_stats import DatasetStatsFn
+from pipelines.ingest.dataset_stats import DatasetStatsFn
 
 
 @dataclasses.dataclass
@@ -28,6 +28,7 @@ class BundleReport:
     reasons: rejects by reason.
     reject_files: the bundle's piece files of rejects (JSON lines).
     stats: a DatasetStatsFn accumulator over the records written, or None.
+    listed_files: image and mask files the listing passed on to pairing (for progress lines).
     """
 
     found: int = 0
@@ -35,6 +36,7 @@ class BundleReport:
     reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     reject_files: list = dataclasses.field(default_factory=list)
     stats: dict | None = None
+    listed_files: int = 0
 
     @property
     def accepted(self) -> int:
@@ -52,6 +54,7 @@ def merge_reports(reports, num_classes: int) -> BundleReport:
     partial = [merged.stats]
     for report in reports:
         merged.found += report.found
+        merged.listed_files += report.listed_files
         merged.split_bytes.update(report.split_bytes)
         merged.reasons.update(report.reasons)
         merged.reject_files.extend(report.reject_files)

@@ -1,4 +1,5 @@
-"""Local multi-process runs: workers started early, quiet consoles, nothing left behind."""
+"""Local multi-process runs on Beam's own FnApiRunner: quiet consoles, nothing left behind, a
+dying worker fails the job."""
 
 import json
 import os
@@ -8,19 +9,6 @@ import time
 import uuid
 
 import pytest
-
-from runners import worker_pool
-
-
-def test_worker_count_follows_profile_and_flags():
-    assert worker_pool.local_worker_count(["--profile=local", "--direct_num_workers=3"]) == 3
-    assert worker_pool.local_worker_count(["--direct_num_workers=2"]) == 2  # local is default
-    assert worker_pool.local_worker_count(["--profile=local"]) == os.cpu_count()
-    assert worker_pool.local_worker_count(["--profile=inprocess"]) == 0
-    assert worker_pool.local_worker_count(["--runner=PortableRunner"]) == 0
-    assert worker_pool.local_worker_count(["--direct_running_mode=multi_threading"]) == 0
-    assert worker_pool.local_worker_count(["--profile=no-such-profile"]) == 0
-    assert worker_pool.prestart(["--help"]) == 0
 
 
 def _processes_with(token: str) -> list[int]:
@@ -43,20 +31,9 @@ def _wait_gone(token: str, seconds: float = 10.0) -> list[int]:
     return left
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
-def test_unclaimed_workers_leave_when_released(monkeypatch):
-    token = f"SEGSCALE_TEST_{uuid.uuid4().hex}"
-    monkeypatch.setenv(token, "1")
-    assert worker_pool.prestart(["--profile=local", "--direct_num_workers=2"]) == 2
-    assert len(_processes_with(token)) == 2
-    worker_pool.release_all()
-    assert _wait_gone(token) == []
-    assert worker_pool.claim() is None
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
-def test_command_line_run_uses_early_workers_and_keeps_the_console_quiet(synthetic_dir, tmp_path):
+def test_command_line_run_keeps_the_console_quiet_and_leaves_no_worker(synthetic_dir, tmp_path):
     token = f"SEGSCALE_TEST_{uuid.uuid4().hex}"
     out = tmp_path / "out"
     run = subprocess.run(
@@ -93,24 +70,26 @@ def test_command_line_run_uses_early_workers_and_keeps_the_console_quiet(synthet
     assert _wait_gone(token) == []  # no worker outlives the command
 
 
-@pytest.mark.slow
-def test_a_failing_worker_start_is_an_error_not_a_hang(synthetic_dir, tmp_path, monkeypatch):
-    from pipelines import ingest
+def _die(x):
+    os._exit(3)  # a worker process killed mid-bundle (as by the kernel for memory)
 
-    monkeypatch.setattr(
-        worker_pool, "worker_command", lambda preload=(): [sys.executable, "-c", "exit(3)"]
+
+@pytest.mark.slow
+def test_a_dying_worker_is_an_error_not_a_hang(tmp_path):
+    """Beam's FnApiRunner would wait for the dead worker for ever; runners.watchdog fails the
+    job with one clear error instead."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners import launch, watchdog
+
+    options = PipelineOptions(
+        ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=1"]
     )
-    with pytest.raises(RuntimeError, match="local worker process .* exited with code 3"):
-        ingest.run(
-            [
-                f"--images_dir={synthetic_dir / 'images'}",
-                f"--masks_dir={synthetic_dir / 'masks'}",
-                f"--output_dir={tmp_path / 'out'}",
-                "--num_classes=3",
-                "--profile=local",
-                "--direct_num_workers=1",
-            ]
-        )
+    start = time.time()
+    with pytest.raises(watchdog.WorkerDiedError, match="a local worker died"):
+        launch.execute(options, lambda p: p | beam.Create([1, 2, 3]) | beam.Map(_die))
+    assert time.time() - start < 120
 
 
 def test_a_bad_flag_is_one_line_on_stderr(tmp_path):

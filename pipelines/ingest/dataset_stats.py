@@ -15,7 +15,7 @@ import math
 
 import apache_beam as beam
 
-from pipelines.records import PairStats
+from pipelines.ingest.records import PairStats
 
 
 def _median(counter: collections.Counter) -> float:

@@ -12,9 +12,12 @@ size work: same-size images are batched, large ones are tiled. Beam batches elem
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 
@@ -39,7 +42,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._unsafe = unsafe
 
     def load_model(self):
-        from segmodel.evaluate import load_model  # TensorFlow loads on the worker, not the launcher
+        from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher
 
         return load_model(self._model_dir, unsafe=self._unsafe)
 
@@ -62,3 +65,46 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
 
     def get_metrics_namespace(self) -> str:
         return "segscale_inference"
+
+
+def check_model_is_safe(model_dir: str, unsafe: bool) -> None:
+    """Refuses, in the launcher, a model.keras whose config holds Lambda layers or other
+    embedded Python, unless --unsafe_model. (Workers load with Keras safe mode anyway; this
+    gives one clear message instead of a worker traceback.)"""
+    import zipfile
+
+    path = f"{model_dir.rstrip('/')}/model.keras"
+    try:
+        with FileSystems.open(path) as f, zipfile.ZipFile(io.BytesIO(f.read())) as archive:
+            config = archive.read("config.json").decode("utf-8")
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable .keras model ({e})") from None
+    if unsafe:
+        return
+    try:
+        found = executable_code_in(json.loads(config))
+    except ValueError as e:
+        raise ValueError(f"{path}: the model's config.json is not valid JSON ({e})") from None
+    if found:
+        raise ValueError(
+            f"{path}: the model holds executable code ({found}); refusing to load it. "
+            "Pass --unsafe_model only for a model you trust."
+        )
+
+
+def executable_code_in(config) -> str | None:
+    """Names the first Lambda layer or serialized Python function in a Keras model config (the
+    parsed config.json of a .keras archive), or None. A walk of the parsed tree, not a text
+    search: names and strings that merely contain "Lambda" do not count."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class_name") in ("Lambda", "function", "__lambda__"):
+                return f"{node['class_name']} {node.get('config', {}).get('name', '')}".strip()
+            if "__lambda__" in node:
+                return "a serialized lambda"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None

@@ -1,0 +1,82 @@
+"""Bulk inference outputs, per image: where a mask goes, how it is encoded, what its record holds.
+
+    python -c "from pipelines.infer.outputs import encode_mask, prediction_record"
+
+Masks are palette PNGs of class indices (viewable as they are) with the model version and mean
+confidence in PNG text chunks; that is what lets --skip_existing read a finished image's record
+back instead of recomputing it. Pure functions: no Beam graph here.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image, PngImagePlugin
+
+from pipelines.outputs import read_bytes
+from segmodel.palette import palette
+
+
+def safe_relative(path: str, root: str) -> str | None:
+    """`path` relative to root, or None if it would leave the output folder (.., absolute)."""
+    relative = path[len(root) :] if path.startswith(root) else posixpath.basename(path)
+    relative = posixpath.normpath(relative.replace("\\", "/"))
+    if relative.startswith(("/", "../")) or relative in ("..", ".", ""):
+        return None
+    return relative
+
+
+def mask_path(output_dir: str, relative: str) -> str:
+    return f"{output_dir.rstrip('/')}/masks/{relative}.png"
+
+
+def encode_mask(classes: np.ndarray, num_classes: int, text: dict[str, str]) -> bytes:
+    """Palette PNG of class indices, with text chunks (model version, confidence)."""
+    image = Image.fromarray(classes.astype(np.uint8), mode="P")
+    colours = palette(max(num_classes, 1))
+    image.putpalette(colours.flatten().tolist() + [0, 0, 0] * (256 - len(colours)))
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
+    return buffer.getvalue()
+
+
+def prediction_record(relative, classes, num_classes, confidence, version, skipped=False):
+    counts = np.bincount(classes.ravel(), minlength=num_classes)[:num_classes]
+    return {
+        "path": relative,
+        "height": int(classes.shape[0]),
+        "width": int(classes.shape[1]),
+        "class_fractions": [round(float(c) / classes.size, 6) for c in counts],
+        "mean_confidence": round(float(confidence), 6),
+        "model_version": version,
+        "skipped": skipped,
+    }
+
+
+def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | None:
+    """The record of a mask already written by this model version, or None (recompute)."""
+    path = mask_path(output_dir, relative)
+    try:
+        if not FileSystems.exists(path):
+            return None
+        image = Image.open(io.BytesIO(read_bytes(path)))
+        image.load()
+    except Exception:  # unreadable or partial: recompute it
+        return None
+    text = getattr(image, "text", {}) or {}
+    if text.get("model_version") != metadata["model_version"]:
+        return None
+    return prediction_record(
+        relative,
+        np.asarray(image),
+        metadata["num_classes"],
+        float(text.get("mean_confidence", "nan")),
+        metadata["model_version"],
+        skipped=True,
+    )

@@ -1,0 +1,26 @@
+"""Ingest: image/mask folders → validated, sharded TFRecords, a rejects file and a manifest.
+
+    python -m pipelines.ingest --images_dir data/images --masks_dir data/masks \
+        --output_dir out/data --num_classes 3 --direct_num_workers 2
+
+Modules: `pipeline` (options, the IngestDataset composite, manifest, run/main), `listing`
+(walking the input folders), `pairing` (image ↔ mask by relative name, the split), `masks`
+(mask modes → class indices), `records` (one pair → validated record + statistics),
+`shard_writer` (per-bundle pieces → atomically assembled shards), `dataset_stats` and
+`bundle_report` (counts, rejects and statistics merged at the end). The pure modules import
+no Beam; `run`, `main` and the pipeline's classes are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+def __getattr__(name: str):
+    # Lazy: `from pipelines.ingest import pairing`-style imports of the pure modules must not pull in
+    # Beam; `ingest.run(...)`, `ingest.main(...)` and the pipeline's classes load it on first use.
+    pipeline = importlib.import_module(f"{__name__}.pipeline")
+    try:
+        return getattr(pipeline, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
