@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         images=[
             ("Training curves", "training_curves.png"),
             (f"{split.capitalize()} images: image | truth | prediction", "test_overlays.png"),
-            ("Bulk inference samples: image | — | prediction", "inference_samples.png"),
+            ("Bulk inference samples: image | prediction", "inference_samples.png"),
         ],
     )
     with open(f"{report}/facts.json", "w") as f:

@@ -33,6 +33,26 @@ from segmodel.preprocessing import (
 from segmodel.saving import load_metadata, load_model  # noqa: F401  (load_metadata: API)
 from segmodel.unet import class_probabilities
 
+HOW_TO_LOAD = (
+    "import segmodel; model = segmodel.load_model(EXPORT_DIR)  # Keras 3, our layers registered"
+)
+EXPORT_README = """# segscale model {version}
+
+- `model.keras`: the Keras 3 model. From Python, with segscale installed:
+
+      import segmodel
+      model = segmodel.load_model("THIS_FOLDER")      # plain keras.saving.load_model needs
+      metadata = segmodel.load_metadata("THIS_FOLDER")  # `import segmodel.unet` first
+
+  Inputs are [B, H, W, C] float32 from `segmodel.preprocessing.model_input_np` (channels, bit
+  depth and normalisation from metadata.json); outputs are class probabilities.
+- `saved_model/`: TF Serving; signature `serve` takes a batch of encoded PNG/JPEG bytes and
+  returns `classes` and `probabilities` (decoding and normalisation inside).
+- `metadata.json`: classes, normalisation, bit depth, validation scores, training config and
+  manifest.
+- Bulk inference: `segscale infer --model_dir THIS_FOLDER --input_pattern 'DIR/**' --output_dir OUT`
+"""
+
 
 def serving_function(model: keras.Model, channels: int, bit_depth: int, mean, std):
     """A batch of encoded PNG/JPEG/BMP/GIF bytes → {"classes", "probabilities"}, through the
@@ -114,9 +134,12 @@ def export(workdir: str, export_dir: str) -> dict:
         "source_checkpoint": os.path.abspath(source),
         "config": config,
         "manifest": manifest,
+        "how_to_load": HOW_TO_LOAD,
     }
     with open(os.path.join(staging, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2)
+    with open(os.path.join(staging, "README.md"), "w") as f:
+        f.write(EXPORT_README.format(version=metadata["model_version"]))
     # Swap in the finished export whole: a reader never sees half an export.
     if os.path.exists(export_dir):
         shutil.rmtree(export_dir)

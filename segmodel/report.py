@@ -33,22 +33,25 @@ def blend(image_rgb: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np
 
 
 def overlay_grid(rows, num_classes: int, ignore_label: int, path: str, cell: int = 192) -> None:
-    """Writes a PNG grid: one row per (name, image, truth, prediction), three columns.
+    """Writes a PNG grid: one row per (name, image, truth, prediction).
 
-    `truth` may be None (bulk inference has no ground truth): the column is then left blank.
+    Columns: image | truth | prediction; when no row has a truth (bulk inference), the truth
+    column is left out rather than drawn empty.
     """
+    with_truth = any(truth is not None for _, _, truth, _ in rows)
+    titles = ("image", "truth", "prediction") if with_truth else ("image", "prediction")
     header = 22
-    width, height = 3 * cell, header + len(rows) * (cell + header)
+    width, height = len(titles) * cell, header + len(rows) * (cell + header)
     canvas = Image.new("RGB", (width, max(height, header + 1)), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for col, title in enumerate(("image", "truth", "prediction")):
+    for col, title in enumerate(titles):
         draw.text((col * cell + 6, 4), title, fill=(0, 0, 0))
     for r, (name, image, truth, pred) in enumerate(rows):
         top = header + r * (cell + header)
         draw.text((6, top + 3), str(name)[:80], fill=(60, 60, 60))
         shown = to_display(image)
         tiles = [shown]
-        for mask in (truth, pred):
+        for mask in (truth, pred) if with_truth else (pred,):
             tiles.append(
                 None if mask is None else blend(shown, colorize(mask, num_classes, ignore_label))
             )

@@ -237,7 +237,16 @@ class SegmentImages(beam.PTransform):
 
 
 def finalize(
-    _, output_dir, metadata, start, inputs, prediction_files, reject_files, predictions, rejects
+    _,
+    output_dir,
+    metadata,
+    start,
+    inputs,
+    prediction_files,
+    reject_files,
+    predictions,
+    rejects,
+    skipped=0,
 ):
     """Removes predictions/rejects files of earlier runs and writes run_summary.json."""
     keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
@@ -251,7 +260,8 @@ def finalize(
         FileSystems.delete(stale)
     summary = {
         "inputs": inputs,
-        "predictions": predictions,
+        "predictions": predictions,  # made now, or skipped (already made by this model)
+        "skipped": skipped,
         "rejects": rejects,
         "model_version": metadata["model_version"],
         "duration_s": round(time.time() - start, 2),
@@ -329,6 +339,11 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
             side.AsList(reject_files),
             side.AsSingleton(predictions | "CountPredictions" >> beam.combiners.Count.Globally()),
             side.AsSingleton(rejects | "CountRejects" >> beam.combiners.Count.Globally()),
+            side.AsSingleton(
+                predictions
+                | "OnlySkipped" >> beam.Filter(lambda record: record["skipped"])
+                | "CountSkipped" >> beam.combiners.Count.Globally()
+            ),
         )
     )
 
@@ -378,6 +393,16 @@ def run(argv=None, test_pipeline=None) -> dict:
         f"predictions {summary['predictions']} + rejects {summary['rejects']}"
         f"; model {summary['model_version']}; outputs in {o.output_dir}"
     )
+    if summary["inputs"] == 0:
+        source = (
+            f"--input_pattern {o.input_pattern}"
+            if o.input_pattern
+            else (f"--input_tfrecords {o.input_tfrecords}")
+        )
+        raise ValueError(f"{source} matches no file; check the path and the glob")
+    skipped = summary.get("skipped", 0)
+    if skipped and skipped == summary["predictions"] and not summary["rejects"]:
+        print(f"Nothing new: {skipped} skipped (already segmented by this model version)")
     return summary
 
 

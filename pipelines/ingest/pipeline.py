@@ -26,7 +26,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.image_io import DEFAULT_MAX_PIXELS
-from pipelines.ingest import listing, masks, pairing, shard_writer
+from pipelines.ingest import advice, listing, masks, pairing, shard_writer
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
@@ -139,6 +139,17 @@ class IngestConfig:
             folder = getattr(o, flag)
             if listing.is_local(folder) and not os.path.isdir(folder):
                 raise ValueError(f"--{flag} {folder}: no such folder")
+        for flag in ("images_dir", "masks_dir"):
+            if advice.nested(o.output_dir, getattr(o, flag)):
+                raise ValueError(
+                    f"--output_dir {o.output_dir} is inside --{flag} {getattr(o, flag)}: the next "
+                    "run would read its own shards as inputs; choose a folder outside the inputs"
+                )
+            if advice.nested(getattr(o, flag), o.output_dir):
+                raise ValueError(
+                    f"--{flag} {getattr(o, flag)} is inside --output_dir {o.output_dir}; "
+                    "choose an output folder that does not hold the inputs"
+                )
         if not 1 <= o.num_classes <= 255:
             raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
         if not 0 <= o.ignore_label <= 255 or o.ignore_label < o.num_classes:
@@ -561,7 +572,45 @@ def run(argv=None, test_pipeline=None) -> dict:
     execute(options, lambda p: build_pipeline(p, config, used), test_pipeline)
     manifest = json.loads(read_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME)))
     print_summary(manifest, config.output_dir, time.time() - start)
+    check_outcome(manifest, config)
     return manifest
+
+
+def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
+    """Advice on the dominant reject reason; ValueError (exit 2) when nothing was found or
+    nothing accepted: a scheduler must not see that as success."""
+    counts, by_reason = manifest["counts"], manifest["rejects"]["by_reason"]
+    if counts["found"] == 0:
+        raise ValueError(
+            f"found no files under --images_dir {config.images_dir} and --masks_dir "
+            f"{config.masks_dir}; check the paths"
+        )
+    reason = advice.dominant_reason(by_reason)
+    tip = None
+    if reason:
+        largest = None
+        if reason == "mask_values_out_of_range":
+            largest = advice.largest_mask_value(
+                _first_lines(FileSystems.join(config.output_dir, REJECTS_NAME), 10_000)
+            )
+        tip = advice.hint(reason, config.spec.num_classes, config.spec.mask_mode, largest)
+    if counts["accepted"] == 0:
+        why = f"all {counts['rejected']} inputs were rejected"
+        if reason:
+            why += f", {by_reason[reason]} of them {reason}"
+        raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
+    if tip and counts["rejected"] * 20 >= counts["found"]:  # 5 % or more: worth a line
+        print(f"  hint ({reason}, {by_reason[reason]} rejects): {tip}", file=out or sys.stdout)
+
+
+def _first_lines(path: str, limit: int) -> list[str]:
+    lines = []
+    with FileSystems.open(path) as f:
+        for line in f:
+            lines.append(line.decode("utf-8"))
+            if len(lines) >= limit:
+                break
+    return lines
 
 
 def main(argv=None) -> int:

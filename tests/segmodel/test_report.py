@@ -55,3 +55,12 @@ def test_colorize_marks_ignored_pixels_grey():
 def test_to_display_handles_16_bit_and_gray():
     out = report.to_display(np.arange(100, dtype=np.uint16).reshape(10, 10) * 600)
     assert out.dtype == np.uint8 and out.shape == (10, 10, 3) and out.max() == 255
+
+
+def test_overlay_grid_drops_the_truth_column_when_no_row_has_one(tmp_path):
+    rows = [("x", np.zeros((10, 10, 3), np.uint8), None, np.ones((10, 10), np.uint8))]
+    report.overlay_grid(rows, 2, 255, str(tmp_path / "two.png"), cell=50)
+    assert Image.open(tmp_path / "two.png").size[0] == 100  # image | prediction
+    rows.append(("y", np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8), None))
+    report.overlay_grid(rows, 2, 255, str(tmp_path / "three.png"), cell=50)
+    assert Image.open(tmp_path / "three.png").size[0] == 150

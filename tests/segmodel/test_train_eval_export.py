@@ -59,7 +59,12 @@ def test_evaluate_writes_metrics_and_overlays(trained_run, ingested_dir, tmp_pat
 def test_export_matches_in_memory_model(trained_run, tmp_path, synthetic_dir):
     workdir, _ = trained_run
     metadata = export.export(str(workdir), str(tmp_path / "model"))
-    assert set(os.listdir(tmp_path / "model")) == {"model.keras", "saved_model", "metadata.json"}
+    assert set(os.listdir(tmp_path / "model")) == {
+        "model.keras",
+        "saved_model",
+        "metadata.json",
+        "README.md",
+    }
     assert metadata["num_classes"] == 3 and metadata["size_multiple"] == 4
     assert (
         export.load_metadata(str(tmp_path / "model"))["model_version"] == metadata["model_version"]
@@ -141,3 +146,21 @@ def test_resuming_with_more_epochs_stretches_the_learning_rate_schedule(ingested
     assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4, 5, 6]
     # epoch 3 of 6 is mid-curve, far above the 2-epoch schedule's floor
     assert longer["history"][2]["learning_rate"] > 10 * floor
+
+
+def test_an_export_loads_in_a_fresh_interpreter_the_documented_way(exported_model):
+    code = (
+        "import sys, segmodel; model = segmodel.load_model(sys.argv[1]); "
+        "meta = segmodel.load_metadata(sys.argv[1]); "
+        "print(model.output_shape[-1], meta['num_classes'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(exported_model)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["3", "3"]
+    assert "segmodel.load_model" in (exported_model / "README.md").read_text()
