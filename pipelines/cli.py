@@ -1,4 +1,4 @@
-"""One command for the whole path: segscale {ingest,train,evaluate,export,infer,demo} ...
+"""One command for the whole path: segscale {ingest,plan,train,evaluate,export,infer,demo} ...
 
     segscale demo                      # the bundled end-to-end run
     segscale ingest --help             # every flag of a step, with an example
@@ -20,10 +20,15 @@ COMMANDS = {
         "segscale ingest --images_dir data/images --masks_dir data/masks "
         "--output_dir out/data --num_classes 3",
     ),
+    "plan": (
+        "segmodel.plan",
+        "what training will do on a dataset, and why (no training)",
+        "segscale plan --data_dir out/data",
+    ),
     "train": (
         "segmodel.train",
         "train a U-Net from the shards (resumes automatically)",
-        "segscale train --data_dir out/data --workdir out/run --preset default",
+        "segscale train --data_dir out/data --workdir out/run --set train.max_minutes=10",
     ),
     "evaluate": (
         "segmodel.evaluate",
@@ -72,10 +77,26 @@ def main(argv=None) -> int:
         print(f"segscale: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
     from runners import console
+    from runners.flags import wants_help
 
+    if wants_help(rest):  # from light parsers: no TensorFlow or Beam import for --help
+        _help_parser(command).print_help()
+        return 0
     console.setup_logging()  # before the command's module imports Beam (import-time warnings)
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
+
+
+def _help_parser(command: str):
+    if command in ("ingest", "infer"):
+        return importlib.import_module(f"pipelines.{command}.options").help_parser()
+    if command == "demo":
+        from pipelines import demo
+
+        return demo.parser()
+    from segmodel.commands import PARSERS
+
+    return PARSERS[command]()
 
 
 def entry_point() -> None:

@@ -78,7 +78,7 @@ def _plan_summary(config_path: str) -> str:
     )
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segscale demo",
         description=__doc__.split("\n\n")[0],
@@ -94,7 +94,11 @@ def main(argv=None) -> int:
         default=3,
         help="Training time budget in minutes (the default plan fits its schedule to it).",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
 
     from pipelines import infer, ingest
     from segmodel import evaluate, export, sample_data, train

@@ -1,4 +1,5 @@
-"""Registering pipeline flags that more than one pipeline defines.
+"""Flags: registering those that more than one pipeline defines, and each pipeline's own parser
+for --help (no Beam import).
 
     python -m pipelines.ingest --help
 
@@ -19,3 +20,29 @@ def add_argument_once(parser, *names, **kwargs) -> None:
     except argparse.ArgumentError as e:
         if "conflicting option" not in str(e):
             raise
+
+
+def wants_help(argv) -> bool:
+    return any(a in ("-h", "--help") for a in argv)
+
+
+def own_flags_parser(add_arguments, *, prog: str, description: str, example: str):
+    """A pipeline's own flags plus --profile, for --help and early errors (Beam's pass through
+    parse_known_args). Imports nothing of Beam: help answers at once."""
+    from runners import profiles
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description
+        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
+        epilog=f"Example: {example}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.add_argument(
+        "--profile",
+        default=profiles.DEFAULT_PROFILE,
+        help="Launch profile (local, inprocess, portable, flink, dataflow; runners/profiles/) or a "
+        "YAML path; command-line flags override it.",
+    )
+    return parser

@@ -6,12 +6,11 @@ a ValueError (bad flag, unreadable metadata, unwritable output) into one line an
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import apache_beam as beam
 
-from runners import console, profiles, watchdog
+from runners import console, watchdog
 
 
 def execute(options, build, test_pipeline=None) -> None:
@@ -40,22 +39,3 @@ def cli_main(run, argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def parse_own_flags(argv, options_class, *, prog: str, doc: str, example: str):
-    """Parses a pipeline's own flags (for --help and early errors); Beam's flags pass through."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=doc.split("\n\n")[0]
-        + " Plus every standard Beam option (--runner, --direct_num_workers, ...).",
-        epilog=f"Example: {example}",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    options_class._add_argparse_args(parser)
-    parser.add_argument(
-        "--profile",
-        default=profiles.DEFAULT_PROFILE,
-        help="Launch profile from runners/ (local, inprocess, portable, flink, dataflow) or a "
-        "YAML path; command-line flags override it.",
-    )
-    return parser.parse_known_args(argv)

@@ -10,7 +10,6 @@ per-class IoU, Dice, pixel accuracy, the matrix itself.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ import sys
 import keras
 import numpy as np
 
+from segmodel import commands
 from segmodel.config import DataConfig
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
@@ -117,18 +117,7 @@ def evaluate(model_path, data_dir, split="test", output_dir=None, max_overlays=8
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m segmodel.evaluate",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: python -m segmodel.evaluate --model out/run --data_dir out/data "
-        "--split val --output_dir out/eval",
-    )
-    parser.add_argument("--model", required=True, help=".keras file, run folder or export folder.")
-    parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
-    parser.add_argument("--split", default="test", help="Split to evaluate (default: test).")
-    parser.add_argument("--output_dir", required=True, help="Writes metrics.json, overlays.png.")
-    parser.add_argument("--max_overlays", type=int, default=8, help="Rows in overlays.png.")
-    args = parser.parse_args(argv)
+    args = commands.evaluate_parser().parse_args(argv)
     try:
         metrics = evaluate(
             args.model, args.data_dir, args.split, args.output_dir, args.max_overlays

@@ -13,7 +13,6 @@ Writes:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from segmodel import commands
 from segmodel.manifest import load_manifest
 from segmodel.preprocessing import (
     bit_depth_from_manifest,
@@ -148,16 +148,7 @@ def export(workdir: str, export_dir: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m segmodel.export",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: python -m segmodel.export --workdir out/run --export_dir out/model",
-    )
-    parser.add_argument("--workdir", required=True, help="Training run folder.")
-    parser.add_argument(
-        "--export_dir", required=True, help="Where model.keras, saved_model/ and metadata.json go."
-    )
-    args = parser.parse_args(argv)
+    args = commands.export_parser().parse_args(argv)
     try:
         metadata = export(args.workdir, args.export_dir)
     except (ValueError, FileNotFoundError) as e:

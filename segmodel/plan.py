@@ -28,7 +28,6 @@ printed at the start of training and saved as `plan.json` in the run folder.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -42,6 +41,7 @@ _DEVICE = {
     "cpu": dict(max_patch=256, max_depth=4, base_filters=16, batch_pixels=4 * 224**2, steps=50),
     "gpu": dict(max_patch=512, max_depth=5, base_filters=32, batch_pixels=8 * 384**2, steps=250),
 }
+DEVICES = sorted(_DEVICE)
 MIN_BATCH, MAX_BATCH = 4, 32
 RARE_CLASS_RATIO = 50  # most common / rarest class frequency above which classes are weighted
 CACHE_LIMIT_BYTES = 2 << 30  # decoded float32 records of train + val held in memory
@@ -177,14 +177,9 @@ def plan(manifest: dict, device: str = "cpu", minutes: float = DEFAULT_MINUTES) 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m segmodel.plan", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json).")
-    parser.add_argument("--device", default="cpu", choices=sorted(_DEVICE))
-    parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="Time budget.")
-    parser.add_argument("--json", action="store_true", help="Print plan.json instead.")
-    args = parser.parse_args(argv)
+    from segmodel.commands import plan_parser
+
+    args = plan_parser().parse_args(argv)
     from segmodel.manifest import ManifestError, load_manifest
 
     try:

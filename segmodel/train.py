@@ -12,7 +12,6 @@ resumes from its last completed epoch, optimizer state included: run the same co
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -24,6 +23,7 @@ import time
 import keras
 import tensorflow as tf
 
+from segmodel import commands
 from segmodel import config as config_lib
 from segmodel.input_pipeline import make_dataset
 from segmodel.losses import SegmentationLoss, class_weights_from_manifest
@@ -481,30 +481,7 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m segmodel.train",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: python -m segmodel.train --data_dir out/data --workdir out/run "
-        "--preset smoke --set train.epochs=3 --set data.batch_size=8",
-    )
-    parser.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
-    parser.add_argument("--workdir", required=True, help="Run folder; an existing run resumes.")
-    parser.add_argument(
-        "--preset",
-        default="default",
-        choices=config_lib.PRESET_NAMES,
-        help="default: planned from the dataset's manifest for this machine (python -m "
-        "segmodel.plan shows it); gpu: the same for a GPU; smoke: seconds, for tests. "
-        "Ignored on resume: the run's saved config is used.",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="Override a config field, e.g. train.epochs=50 (repeatable; applies on resume too).",
-    )
-    args = parser.parse_args(argv)
+    args = commands.train_parser().parse_args(argv)
     try:
         train(args.data_dir, args.workdir, args.preset, args.set)
     except ValueError as e:

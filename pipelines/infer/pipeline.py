@@ -33,7 +33,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
+from pipelines.image_io import ImageError, read_image
+from pipelines.infer import options as own_flags
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
 from pipelines.infer.inputs import pattern_root, read_matched, read_tfrecord_file
 from pipelines.infer.outputs import (
@@ -46,8 +47,7 @@ from pipelines.outputs import check_writable, read_bytes, write_atomically
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
 from runners import profiles
-from runners.flags import add_argument_once
-from runners.launch import cli_main, execute, parse_own_flags
+from runners.launch import cli_main, execute
 
 NAMESPACE = "infer"
 SUMMARY_NAME = "run_summary.json"
@@ -58,52 +58,7 @@ class InferOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--model_dir", help="Export folder (model.keras + metadata.json).")
-        parser.add_argument(
-            "--input_pattern", help="Images to segment, e.g. 'DIR/**/*.jpg' (local, gs://, ...)."
-        )
-        parser.add_argument(
-            "--input_tfrecords", help="Or: our TFRecord shards, e.g. 'out/data/test-*.tfrecord'."
-        )
-        add_argument_once(
-            parser, "--output_dir", help="Where masks, predictions and the summary go."
-        )
-        parser.add_argument(
-            "--batch_size", type=int, default=8, help="Max images (or tiles) per model call."
-        )
-        parser.add_argument(
-            "--min_batch_size",
-            type=int,
-            default=0,
-            help="Smallest batch Beam forms (0: --batch_size). Beam's BatchElements otherwise "
-            "starts at this size and ramps up, which wastes the first minutes of a batch job.",
-        )
-        parser.add_argument(
-            "--tile_size", type=int, default=512, help="Larger images are segmented tile by tile."
-        )
-        parser.add_argument(
-            "--tile_overlap", type=int, default=64, help="Overlap between tiles (px)."
-        )
-        parser.add_argument(
-            "--save_probabilities", action="store_true", help="Also write per-class probabilities."
-        )
-        parser.add_argument(
-            "--skip_existing",
-            action="store_true",
-            help="Skip images whose mask the same model version already wrote.",
-        )
-        add_argument_once(
-            parser,
-            "--max_pixels",
-            type=int,
-            default=DEFAULT_MAX_PIXELS,
-            help="Refuse larger images.",
-        )
-        parser.add_argument(
-            "--unsafe_model",
-            action="store_true",
-            help="Allow models holding Lambda layers or other code (only for models you trust).",
-        )
+        own_flags.add_arguments(parser)
 
 
 # --- pure per-element functions ---------------------------------------------------------------
@@ -349,14 +304,8 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
 
 
 def _parse_args(argv):
-    return parse_own_flags(
-        argv,
-        InferOptions,
-        prog="python -m pipelines.infer",
-        doc=__doc__,
-        example="segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
-        "--output_dir out/pred --skip_existing --direct_num_workers 2",
-    )
+    """Our own flags, checked before anything starts (--help, bad values); Beam's pass through."""
+    return own_flags.help_parser().parse_known_args(argv)
 
 
 def run(argv=None, test_pipeline=None) -> dict:

@@ -25,16 +25,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines.image_io import DEFAULT_MAX_PIXELS
 from pipelines.ingest import advice, listing, masks, pairing, shard_writer
+from pipelines.ingest import options as own_flags
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.progress import Progress
 from runners import profiles
-from runners.flags import add_argument_once
-from runners.launch import cli_main, execute, parse_own_flags
+from runners.launch import cli_main, execute
 from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
@@ -46,71 +45,7 @@ class IngestOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--images_dir", help="Folder of images (nested folders allowed).")
-        parser.add_argument(
-            "--masks_dir", help="Folder of masks, same relative names as the images."
-        )
-        add_argument_once(
-            parser,
-            "--output_dir",
-            help="Where shards, rejects.jsonl and manifest.json go (local, gs://).",
-        )
-        parser.add_argument(
-            "--num_classes", type=int, help="Number of classes; mask values are 0..N-1."
-        )
-        parser.add_argument(
-            "--mask_mode",
-            default="index",
-            choices=masks.MASK_MODES,
-            help="index: values/palette indices are classes; binary: 0/255 → 0/1; "
-            "rgb: colours mapped through --palette.",
-        )
-        parser.add_argument(
-            "--palette", help="JSON file mapping mask colours to classes (rgb mode)."
-        )
-        parser.add_argument(
-            "--ignore_label",
-            type=int,
-            default=255,
-            help="Mask value for pixels that count for no class (default 255).",
-        )
-        parser.add_argument(
-            "--splits",
-            default="train=0.8,val=0.1,test=0.1",
-            help="Split fractions; a pair's split is fixed by a hash of its relative name. "
-            "'folders' (or folders:train,val,test): the first folder under --images_dir / "
-            "--masks_dir names the split, for data that comes already split.",
-        )
-        parser.add_argument(
-            "--num_shards",
-            type=int,
-            default=0,
-            help="Shards per split (0: from --target_shard_mb).",
-        )
-        parser.add_argument(
-            "--target_shard_mb",
-            type=float,
-            default=128,
-            help="Aim for shards of about this size; the count follows from the input bytes.",
-        )
-        parser.add_argument("--compression", default="none", choices=("none", "gzip"))
-        add_argument_once(
-            parser,
-            "--max_pixels",
-            type=int,
-            default=DEFAULT_MAX_PIXELS,
-            help="Refuse images with more pixels (decompression-bomb guard).",
-        )
-        parser.add_argument(
-            "--class_names",
-            default="",
-            help="Comma-separated class names, recorded in the manifest.",
-        )
-        parser.add_argument(
-            "--mask_suffix",
-            default="",
-            help="Suffix of mask names to drop before pairing, e.g. _mask for x_mask.png.",
-        )
+        own_flags.add_arguments(parser)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,14 +480,8 @@ def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> 
 
 
 def _parse_args(argv):
-    return parse_own_flags(
-        argv,
-        IngestOptions,
-        prog="python -m pipelines.ingest",
-        doc=__doc__,
-        example="segscale ingest --images_dir data/images --masks_dir data/masks "
-        "--output_dir out/data --num_classes 3 --class_names bg,cell,debris --direct_num_workers 2",
-    )
+    """Our own flags, checked before anything starts (--help, bad values); Beam's pass through."""
+    return own_flags.help_parser().parse_known_args(argv)
 
 
 def run(argv=None, test_pipeline=None) -> dict:

@@ -1,0 +1,64 @@
+"""The infer pipeline's own flags, defined without importing Beam (fast --help).
+
+python -m pipelines.infer --help
+"""
+
+from __future__ import annotations
+
+from pipelines.image_io import DEFAULT_MAX_PIXELS
+from runners.flags import add_argument_once, own_flags_parser
+
+PROG = "python -m pipelines.infer"
+DESCRIPTION = "Bulk inference: segment every image matching a pattern (or in our shards) with an exported model."
+EXAMPLE = "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' --output_dir out/pred --skip_existing --direct_num_workers 2"
+
+
+def help_parser():
+    """The full parser (our flags and --profile), for --help and early flag errors."""
+    return own_flags_parser(add_arguments, prog=PROG, description=DESCRIPTION, example=EXAMPLE)
+
+
+def add_arguments(parser) -> None:
+    """Adds the flags to an argparse parser (Beam's PipelineOptions calls this too)."""
+    parser.add_argument("--model_dir", help="Export folder (model.keras + metadata.json).")
+    parser.add_argument(
+        "--input_pattern", help="Images to segment, e.g. 'DIR/**/*.jpg' (local, gs://, ...)."
+    )
+    parser.add_argument(
+        "--input_tfrecords", help="Or: our TFRecord shards, e.g. 'out/data/test-*.tfrecord'."
+    )
+    add_argument_once(parser, "--output_dir", help="Where masks, predictions and the summary go.")
+    parser.add_argument(
+        "--batch_size", type=int, default=8, help="Max images (or tiles) per model call."
+    )
+    parser.add_argument(
+        "--min_batch_size",
+        type=int,
+        default=0,
+        help="Smallest batch Beam forms (0: --batch_size). Beam's BatchElements otherwise "
+        "starts at this size and ramps up, which wastes the first minutes of a batch job.",
+    )
+    parser.add_argument(
+        "--tile_size", type=int, default=512, help="Larger images are segmented tile by tile."
+    )
+    parser.add_argument("--tile_overlap", type=int, default=64, help="Overlap between tiles (px).")
+    parser.add_argument(
+        "--save_probabilities", action="store_true", help="Also write per-class probabilities."
+    )
+    parser.add_argument(
+        "--skip_existing",
+        action="store_true",
+        help="Skip images whose mask the same model version already wrote.",
+    )
+    add_argument_once(
+        parser,
+        "--max_pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="Refuse larger images.",
+    )
+    parser.add_argument(
+        "--unsafe_model",
+        action="store_true",
+        help="Allow models holding Lambda layers or other code (only for models you trust).",
+    )

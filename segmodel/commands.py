@@ -1,0 +1,100 @@
+"""The command-line flags of segmodel's commands, in one light module (no TensorFlow import).
+
+    segscale train --help         # answers from here in a fraction of a second
+
+Each command's `main()` parses with these parsers; `segscale COMMAND --help` prints them without
+importing the command's module (which loads TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from segmodel import config as config_lib
+
+
+def _parser(command: str, description: str, example: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"python -m segmodel.{command}",
+        description=description,
+        epilog=f"Example: {example}",
+    )
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "train",
+        "Train a U-Net from the ingest shards, with automatic resume.",
+        "python -m segmodel.train --data_dir out/data --workdir out/run --set train.max_minutes=20",
+    )
+    p.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
+    p.add_argument("--workdir", required=True, help="Run folder; an existing run resumes.")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=config_lib.PRESET_NAMES,
+        help="default: planned from the dataset's manifest for this machine (python -m "
+        "segmodel.plan shows it); gpu: the same for a GPU; smoke: seconds, for tests. "
+        "Ignored on resume: the run's saved config is used.",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="Override a config field, e.g. train.max_minutes=30 (repeatable; applies on resume "
+        "too).",
+    )
+    return p
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "evaluate",
+        "Evaluate a model on a split at native resolution: metrics.json, a console table, "
+        "overlays.png.",
+        "python -m segmodel.evaluate --model out/run --data_dir out/data --split test "
+        "--output_dir out/eval",
+    )
+    p.add_argument("--model", required=True, help=".keras file, run folder or export folder.")
+    p.add_argument("--data_dir", required=True, help="Ingest output (manifest.json + shards).")
+    p.add_argument("--split", default="test", help="Split to evaluate (default: test).")
+    p.add_argument("--output_dir", required=True, help="Writes metrics.json, overlays.png.")
+    p.add_argument("--max_overlays", type=int, default=8, help="Rows in overlays.png.")
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "export",
+        "Export a training run for serving: model.keras, a SavedModel and metadata.json.",
+        "python -m segmodel.export --workdir out/run --export_dir out/model",
+    )
+    p.add_argument("--workdir", required=True, help="Training run folder.")
+    p.add_argument(
+        "--export_dir", required=True, help="Where model.keras, saved_model/ and metadata.json go."
+    )
+    return p
+
+
+def plan_parser() -> argparse.ArgumentParser:
+    from segmodel.plan import DEFAULT_MINUTES, DEVICES
+
+    p = _parser(
+        "plan",
+        "The training plan for a dataset: what --preset default will do, and why.",
+        "python -m segmodel.plan --data_dir out/data",
+    )
+    p.add_argument("--data_dir", required=True, help="Ingest output (manifest.json).")
+    p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="Time budget.")
+    p.add_argument("--json", action="store_true", help="Print plan.json instead.")
+    return p
+
+
+PARSERS = {
+    "train": train_parser,
+    "evaluate": evaluate_parser,
+    "export": export_parser,
+    "plan": plan_parser,
+}
