@@ -20,8 +20,8 @@ def execute(options, build, test_pipeline=None) -> None:
         build(test_pipeline)
         test_pipeline.run().wait_until_finish()
         return
-    with watchdog.watch(), beam.Pipeline(options=options) as pipeline:
-        build(pipeline)
+    with console.quiet_worker_stderr(), watchdog.watch(), beam.Pipeline(options=options) as p:
+        build(p)
 
 
 def cli_main(run, argv=None) -> int:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import importlib
 
+_PIPELINE_API = ("run", "main", "SegmentImages", "InferOptions", "check_counts")
+
 
 def __getattr__(name: str):
-    # Lazy: `from pipelines.infer import pairing`-style imports of the pure modules must not pull in
+    # Lazy: importing the pure modules (`from pipelines.infer import ...`) must not pull in
     # Beam; `infer.run(...)`, `infer.main(...)` and the pipeline's classes load it on first use.
-    pipeline = importlib.import_module(f"{__name__}.pipeline")
-    try:
-        return getattr(pipeline, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if name not in _PIPELINE_API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.pipeline"), name)

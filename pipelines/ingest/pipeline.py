@@ -74,17 +74,6 @@ class IngestConfig:
             folder = getattr(o, flag)
             if listing.is_local(folder) and not os.path.isdir(folder):
                 raise ValueError(f"--{flag} {folder}: no such folder")
-        for flag in ("images_dir", "masks_dir"):
-            if advice.nested(o.output_dir, getattr(o, flag)):
-                raise ValueError(
-                    f"--output_dir {o.output_dir} is inside --{flag} {getattr(o, flag)}: the next "
-                    "run would read its own shards as inputs; choose a folder outside the inputs"
-                )
-            if advice.nested(getattr(o, flag), o.output_dir):
-                raise ValueError(
-                    f"--{flag} {getattr(o, flag)} is inside --output_dir {o.output_dir}; "
-                    "choose an output folder that does not hold the inputs"
-                )
         if not 1 <= o.num_classes <= 255:
             raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
         if not 0 <= o.ignore_label <= 255 or o.ignore_label < o.num_classes:
@@ -106,6 +95,17 @@ class IngestConfig:
             raise ValueError(
                 f"--class_names has {len(class_names)} names for {o.num_classes} classes"
             )
+        for flag in ("images_dir", "masks_dir"):
+            if advice.nested(o.output_dir, getattr(o, flag)):
+                raise ValueError(
+                    f"--output_dir {o.output_dir} is inside --{flag} {getattr(o, flag)}: the next "
+                    "run would read its own shards as inputs; choose a folder outside the inputs"
+                )
+            if advice.nested(getattr(o, flag), o.output_dir):
+                raise ValueError(
+                    f"--{flag} {getattr(o, flag)} is inside --output_dir {o.output_dir}; "
+                    "choose an output folder that does not hold the inputs"
+                )
         if o.num_shards < 0 or o.target_shard_mb <= 0:
             raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
         if o.max_pixels <= 0:

@@ -214,8 +214,7 @@ def test_formats_mask_modes_and_class_names(tmp_path):
     for record in tf.data.TFRecordDataset(paths):
         parsed = features.parse_example(record)
         key = parsed[features.IMAGE_SOURCE_ID].numpy().decode()
-        channels = int(parsed[features.IMAGE_CHANNELS])
-        image, decoded_mask = features.decode_example(parsed, channels)
+        image, decoded_mask = features.decode_example(parsed)  # as stored
         np.testing.assert_array_equal(decoded_mask.numpy(), mask // 255)
         expected = {"tiff16": gray16[..., None], "bitmap": rgb, "web": rgba}.get(key)
         if key == "photo":

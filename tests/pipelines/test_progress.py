@@ -8,8 +8,8 @@ def test_one_line_at_most_every_interval():
     progress = Progress("ingest", "pairs", every=10, clock=lambda: now[0])
     progress.total = 5000
     out = io.StringIO()
-    for _ in range(3000):
-        now[0] += 0.01  # 100 pairs a second for 30 s
+    for i in range(3000):
+        now[0] = (i + 1) / 100  # 100 pairs a second for 30 s
         progress.add(out=out)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3

@@ -3,7 +3,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from segmodel import report
+from segmodel import palette, report
 from segmodel.metrics import summarize
 
 
@@ -48,7 +48,7 @@ def test_html_report_links_only_images_that_exist(tmp_path):
 
 def test_colorize_marks_ignored_pixels_grey():
     rgb = report.colorize(np.array([[0, 1, 255]]), 2, 255)
-    assert rgb[0, 2].tolist() == report.IGNORE_COLOUR.tolist()
+    assert rgb[0, 2].tolist() == palette.IGNORE_COLOUR.tolist()
     assert rgb[0, 0].tolist() != rgb[0, 1].tolist()
 
 

@@ -144,8 +144,8 @@ def test_resuming_with_more_epochs_stretches_the_learning_rate_schedule(ingested
     floor = first["history"][-1]["learning_rate"]
     longer = train.train(*args, ["train.epochs=6"], verbose=0)
     assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4, 5, 6]
-    # epoch 3 of 6 is mid-curve, far above the 2-epoch schedule's floor
-    assert longer["history"][2]["learning_rate"] > 10 * floor
+    # epoch 3 of 6 is mid-curve, well above where the 2-epoch schedule ended
+    assert longer["history"][2]["learning_rate"] > 2 * floor
 
 
 def test_an_export_loads_in_a_fresh_interpreter_the_documented_way(exported_model):
