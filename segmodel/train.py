@@ -149,8 +149,9 @@ class Schedule(keras.callbacks.Callback):
 
 
 def _median(values: list[float]) -> float:
+    """The lower median: one slow outlier among two measurements does not set the plan."""
     ordered = sorted(values)
-    return ordered[len(ordered) // 2]
+    return ordered[(len(ordered) - 1) // 2]
 
 
 class BudgetPlanner(keras.callbacks.Callback):

@@ -98,6 +98,7 @@ def test_infer_rejects_bad_images_and_segments_the_rest(corpus, tmp_path, export
     assert (tmp_path / "masks" / "names" / "with space é ü 名前.png.png").exists()
 
 
+@pytest.mark.slow
 def test_infer_rejects_a_fifo_instead_of_blocking_on_it(tmp_path, exported_model):
     from builders import encode, random_pair, write
 
@@ -151,6 +152,7 @@ def test_truncated_shard_in_inference_is_a_reject_naming_the_file(
     assert summary["inputs"] == summary["predictions"] + 1
 
 
+@pytest.mark.slow
 def test_truncated_shard_stops_training_with_the_file_name(tmp_path, ingested_dir):
     data = tmp_path / "data"
     data.mkdir()

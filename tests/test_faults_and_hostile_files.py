@@ -68,6 +68,7 @@ def test_a_raising_worker_gives_rejects_with_no_gaps_or_duplicates(tmp_path, exp
         )
 
 
+@pytest.mark.slow
 def test_inference_killed_mid_run_leaves_no_partial_mask_and_rerun_completes(
     tmp_path, exported_model
 ):

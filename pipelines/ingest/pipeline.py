@@ -10,7 +10,6 @@ runner (`--profile`, or plain Beam flags such as `--runner`).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -450,14 +449,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: IngestConfig, options_used: 
 
 
 def _options_used(options: IngestOptions) -> dict:
-    mine = {a.dest for a in _ingest_parser()._actions if a.dest != "help"}
+    """Our flags' values (and the runner), recorded in the manifest."""
+    mine = set(vars(own_flags.help_parser().parse_known_args([])[0])) - {"profile"}
     return {k: v for k, v in options.get_all_options().items() if k in mine or k == "runner"}
-
-
-def _ingest_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    IngestOptions._add_argparse_args(parser)
-    return parser
 
 
 def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> None:
@@ -528,6 +522,13 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
         if reason:
             why += f", {by_reason[reason]} of them {reason}"
         raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
+    stats, spec = manifest["stats"], config.spec
+    if spec.mask_mode == "index" and stats["ignored_pixels"] and not any(stats["class_pixels"][1:]):
+        raise ValueError(
+            f"the masks hold only class 0 and the ignore label {spec.ignore_label}: every "
+            "foreground pixel would be ignored; for 0/255 masks use --mask_mode binary "
+            "(or choose another --ignore_label)"
+        )
     if tip and counts["rejected"] * 20 >= counts["found"]:  # 5 % or more: worth a line
         print(f"  hint ({reason}, {by_reason[reason]} rejects): {tip}", file=out or sys.stdout)
 

@@ -82,6 +82,7 @@ def test_export_matches_in_memory_model(trained_run, tmp_path, synthetic_dir):
     np.testing.assert_array_equal(served["classes"].numpy(), expected.argmax(-1))
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     workdir = tmp_path / "run"
     cmd = [
@@ -136,6 +137,7 @@ def test_killed_training_resumes_from_last_checkpoint(ingested_dir, tmp_path):
     assert (workdir / "last.keras").samefile(workdir / final["checkpoint"])
 
 
+@pytest.mark.slow
 def test_resuming_with_more_epochs_stretches_the_learning_rate_schedule(ingested_dir, tmp_path):
     from segmodel import train
 

@@ -40,6 +40,7 @@ def _trained(ingested_dir, workdir, extra):
     return state, load_model(str(workdir / "last.keras")), cfg
 
 
+@pytest.mark.slow
 def test_inference_mode_matches_training_mode_after_short_training(ingested_dir, tmp_path):
     """The small-data failure: after a few dozen steps BatchNorm's moving averages (Keras'
     momentum 0.99) are still mostly their initial values, so inference-mode masks differ from
@@ -54,6 +55,7 @@ def test_inference_mode_matches_training_mode_after_short_training(ingested_dir,
     assert _mode_agreement(slow, ingested_dir, cfg) < 0.9
 
 
+@pytest.mark.slow
 def test_time_budget_plans_the_schedule_to_end_within_it(ingested_dir, tmp_path, capsys):
     workdir = tmp_path / "run"
     start = time.time()
