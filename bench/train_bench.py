@@ -57,7 +57,7 @@ def quality(work: str, minutes: float) -> None:
     data = prepare(work, 800)
     run = os.path.join(work, "run")
     start = time.time()
-    state = train.train(data, run, "default", [f"train.max_minutes={minutes}"], verbose=2)
+    state = train.train(data, run, "default", [f"train.max_minutes={minutes}"])
     seconds = time.time() - start
     test = evaluate.evaluate(
         os.path.join(run, "best.keras"), data, "test", os.path.join(work, "eval")
