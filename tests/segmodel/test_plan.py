@@ -20,8 +20,8 @@ def _fields(p):
 @pytest.mark.parametrize(
     "fingerprint,expected",
     [
-        # ~200 px gray slices, 3 classes (the held-out case): whole images, depth 4, batch 4
-        (dict(height=211, width=205), (224, 4, 4, "none", True)),
+        # ~200 px gray slices, 3 classes (the held-out case): whole images, depth 4, batch 5
+        (dict(height=211, width=205), (224, 4, 5, "none", True)),
         # small images train whole with a shallower net and bigger batches
         (dict(height=48, width=60, channels=3), (60, 2, 32, "none", True)),
         # large RGB tiles: capped patch (crops), deepest CPU net
