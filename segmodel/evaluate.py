@@ -10,6 +10,15 @@ per-class IoU, Dice, pixel accuracy, the matrix itself.
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):
+    # --help before TensorFlow loads (seconds): the flags live in segmodel/commands.py.
+    from segmodel.commands import evaluate_parser
+
+    evaluate_parser().print_help()
+    sys.exit(0)
+
 import json
 import os
 import sys

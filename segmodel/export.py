@@ -13,6 +13,15 @@ Writes:
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):
+    # --help before TensorFlow loads (seconds): the flags live in segmodel/commands.py.
+    from segmodel.commands import export_parser
+
+    export_parser().print_help()
+    sys.exit(0)
+
 import hashlib
 import json
 import os

@@ -12,6 +12,15 @@ resumes from its last completed epoch, optimizer state included: run the same co
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):
+    # --help before TensorFlow loads (seconds): the flags live in segmodel/commands.py.
+    from segmodel.commands import train_parser
+
+    train_parser().print_help()
+    sys.exit(0)
+
 import dataclasses
 import json
 import math

@@ -24,7 +24,16 @@ def test_help_imports_neither_tensorflow_nor_beam(command):
     assert "HEAVY []" in out.stdout
 
 
-@pytest.mark.parametrize("module", ["pipelines.ingest", "pipelines.infer"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pipelines.ingest",
+        "pipelines.infer",
+        "segmodel.train",
+        "segmodel.evaluate",
+        "segmodel.export",
+    ],
+)
 def test_module_help_imports_no_beam(module):
     code = (
         "import runpy, sys; sys.argv = ['x', '--help']\n"
