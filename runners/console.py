@@ -124,6 +124,21 @@ def exit_process(code: int):
     sys.exit(code)
 
 
+def run_pipeline(package: str) -> None:
+    """`python -m <package>` for a pipeline: --help from `<package>.options` (no Beam import);
+    otherwise console logging first (before Beam's import-time warnings), then
+    `<package>.pipeline.main()`."""
+    import importlib
+
+    from runners.flags import wants_help
+
+    if wants_help(sys.argv[1:]):
+        importlib.import_module(f"{package}.options").help_parser().print_help()
+        exit_process(0)
+    setup_logging()
+    exit_process(importlib.import_module(f"{package}.pipeline").main())
+
+
 def run_main(main) -> None:
     """`python -m <pipeline>`: console logging, then the pipeline's main(), then exit."""
     setup_logging()
