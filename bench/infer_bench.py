@@ -34,7 +34,7 @@ def make_model(model_dir: str) -> None:
     from segmodel import config, unet
 
     os.makedirs(model_dir, exist_ok=True)
-    model = unet.build_unet(config.default().model, 4, 3)
+    model = unet.build_unet(config.ModelConfig(), 4, 3)
     model.save(os.path.join(model_dir, "model.keras"))
     meta = {
         "model_version": "bench",

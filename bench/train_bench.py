@@ -4,7 +4,7 @@
     .venv/bin/python bench/train_bench.py throughput                # tf.data vs train step; fit stream vs memory
 
 quality: generates 800 synthetic 4-class pairs (sides 96..192 px), ingests them, trains the
-`default()` preset for at most --minutes on this machine, prints the best validation mean IoU
+`default` preset (the plan for this dataset) for --minutes on this machine, prints the best validation mean IoU
 (target >= 0.90 within 10 minutes on 2 cores) and evaluates the test split.
 
 throughput, in one run on the same shards: (a) tf.data images/s of the training stream alone,

@@ -1,6 +1,6 @@
 """A configurable, fully convolutional U-Net in Keras 3 (keras.layers / keras.ops only).
 
-    python -c "from segmodel import unet, config; unet.build_unet(config.default().model, 4, 3).summary()"
+    python -c "from segmodel import unet, config; unet.build_unet(config.ModelConfig(), 4, 3).summary()"
 
 Any input size works: the input is padded up to a multiple of 2**depth inside the model and the
 output cropped back, so callers never pad. Multi-class models end in a softmax over classes;

@@ -19,7 +19,7 @@ with DAG(
 ) as dag:
     BeamRunPythonPipelineOperator(
         task_id="segment_new_images",
-        py_file="pipelines/infer.py",  # run from a checkout of this repository
+        py_file="pipelines/infer/__main__.py",  # from a checkout; the wheel below provides the packages
         runner="DataflowRunner",
         pipeline_options={
             "model_dir": "gs://my-bucket/models/current",
