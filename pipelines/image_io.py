@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# We enforce our own pixel limit (`max_pixels`) from the header before decoding, so Pillow's global
-# guard (which raises only at 2x its default of ~89 Mpx) would just get in the way of a user who
-# raises the limit on purpose.
-Image.MAX_IMAGE_PIXELS = None
+# We enforce our own pixel limit (`max_pixels`) from the header before decoding. Pillow's own
+# guard (a process-wide setting, ~89 Mpx by default, raising at twice that) stays on; while a
+# header is parsed it is lifted to at least `max_pixels` in a scope, under a lock because Beam
+# runs several threads per worker, then restored: a user who raises --max_pixels on purpose is
+# not refused by Pillow, and nothing else in the process loses the guard.
+_PIXEL_LIMIT_LOCK = threading.Lock()
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 10k x 10k: larger frames should be tiled before ingest.
 
@@ -83,9 +86,17 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     if not data:
         raise ImageError("empty_file", "file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _PIXEL_LIMIT_LOCK:
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
+            pillow_limit = Image.MAX_IMAGE_PIXELS
+            if pillow_limit is not None:
+                Image.MAX_IMAGE_PIXELS = max(pillow_limit, max_pixels)
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_limit
+    except Image.DecompressionBombError as e:
+        raise ImageError("too_many_pixels", f"{e} (--max_pixels={max_pixels:,})") from None
     except UnidentifiedImageError:
         raise ImageError("not_an_image", "not a readable image (unknown format)") from None
     except Exception as e:  # Pillow raises a zoo of types for damaged headers.

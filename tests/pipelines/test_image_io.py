@@ -83,3 +83,19 @@ def test_pixel_limit_checked_before_decoding():
         read_image(_save(RGB, "PNG"), max_pixels=29)
     assert info.value.reason == "too_many_pixels"
     assert read_image(_save(RGB, "PNG"), max_pixels=30).height == 6
+
+
+def test_pillow_guard_stays_on_for_the_process_and_the_user_limit_rules():
+    from builders import huge_png_header
+    from PIL import Image
+
+    default = Image.MAX_IMAGE_PIXELS
+    assert default is not None  # importing our modules does not switch it off
+    with pytest.raises(ImageError) as caught:
+        read_image(huge_png_header(20_000, 20_000))  # 400 M pixels > --max_pixels default
+    assert caught.value.reason == "too_many_pixels"
+    header = huge_png_header(12_000, 12_000)  # 144 M: above Pillow's default, under ours
+    with pytest.raises(ImageError) as caught:
+        read_image(header, max_pixels=200_000_000)  # passes the size checks, then fails to decode
+    assert caught.value.reason != "too_many_pixels"
+    assert Image.MAX_IMAGE_PIXELS == default
