@@ -180,7 +180,6 @@ class BudgetPlanner(keras.callbacks.Callback):
         self.budget = 60 * cfg.train.max_minutes
         self.fixed = cfg.train.epochs > 0
         self.state, self.steps_per_epoch = state, steps_per_epoch
-
         self.step_times, self.val_times, self.epoch_times = [], [], []  # this process's
 
     def on_train_begin(self, logs=None):
@@ -282,7 +281,7 @@ class EpochLine(keras.callbacks.Callback):
         scores = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k != "learning_rate")
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         eta = ""
-        if isinstance(planned, int) and epoch >= 0:
+        if isinstance(planned, int):
             per_epoch = self.state.get("train_seconds", 0.0) / (epoch + 1)
             eta = f"  eta {max(0, planned - epoch - 1) * per_epoch:.0f}s"
         print(f"epoch {epoch + 1}/{planned}  {scores}  lr {lr:.2e}{eta}", flush=True)
@@ -417,7 +416,7 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
 
 def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) -> dict:
     val_records = manifest["splits"].get("val", {}).get("records", 0)
-    monitor = state["monitor"]
+    monitor = state["monitor"]  # set by train(): val_mean_iou when there is a val split
     with _strategy().scope():
         if checkpoint:
             model = keras.models.load_model(checkpoint)

@@ -61,7 +61,7 @@ class InferOptions(PipelineOptions):
         own_flags.add_arguments(parser)
 
 
-# --- pure per-element functions ---------------------------------------------------------------
+# --- the graph's steps (pure per-element functions: inputs.py, outputs.py) --------------------
 
 
 class DecodeInputs(beam.DoFn):
@@ -201,7 +201,7 @@ def finalize(
     reject_files,
     predictions,
     rejects,
-    skipped=0,
+    skipped,
 ):
     """Removes predictions/rejects files of earlier runs and writes run_summary.json."""
     keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}

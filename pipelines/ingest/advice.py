@@ -33,11 +33,13 @@ def hint(reason: str, num_classes: int, mask_mode: str, largest: int | None) -> 
         if largest == 255 and num_classes == 2 and mask_mode == "index":
             return "masks hold 0/255: did you mean --mask_mode binary?"
         return f"masks hold classes up to {largest}; did you mean --num_classes {largest + 1}?"
+    pairing = (
+        "images pair with masks by relative path without the extension; masks named like "
+        "x_mask.png need --mask_suffix _mask"
+    )
     return {
-        "unpaired_image": "images pair with masks by relative path without the extension; "
-        "masks named like x_mask.png need --mask_suffix _mask",
-        "orphan_mask": "images pair with masks by relative path without the extension; "
-        "masks named like x_mask.png need --mask_suffix _mask",
+        "unpaired_image": pairing,
+        "orphan_mask": pairing,
         "mask_not_single_channel": "colour-coded masks need --mask_mode rgb --palette FILE",
         "unknown_mask_colour": "add the missing colours to the --palette file",
         "outside_split_folders": "--splits folders takes the split from the first folder: "
