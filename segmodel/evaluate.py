@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from segmodel import commands
+from segmodel import tta as tta_lib
 from segmodel.config import DataConfig
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
@@ -92,8 +93,11 @@ def gap_line(metrics: dict, validation: dict | None) -> str:
     return line
 
 
-def evaluate(model_path, data_dir, split="test", output_dir=None, max_overlays=8, model=None):
-    """Returns the metrics dict; writes metrics.json and overlays.png when output_dir is set."""
+def evaluate(
+    model_path, data_dir, split="test", output_dir=None, max_overlays=8, model=None, tta="none"
+):
+    """Returns the metrics dict; writes metrics.json and overlays.png when output_dir is set.
+    `tta` ("flips", "d4") averages the probabilities over flipped/rotated views."""
     manifest = load_manifest(data_dir)
     model = model or load_model(model_path)
     num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
@@ -101,8 +105,13 @@ def evaluate(model_path, data_dir, split="test", output_dir=None, max_overlays=8
     ds = make_dataset(data_dir, manifest, split, DataConfig(), training=False)
     cm = np.zeros((num_classes, num_classes), np.int64)
     rows, count = [], 0
+
+    def predict(views):
+        batch = np.stack(views)
+        return list(keras.ops.convert_to_numpy(class_probabilities(model(batch, training=False))))
+
     for image, mask in ds:
-        probs = keras.ops.convert_to_numpy(class_probabilities(model(image, training=False)))
+        probs = np.stack(tta_lib.averaged(predict, list(image.numpy()), tta))
         pred = probs[0].argmax(-1)
         truth = mask[0].numpy()
         valid = truth != ignore
@@ -116,7 +125,7 @@ def evaluate(model_path, data_dir, split="test", output_dir=None, max_overlays=8
     if count == 0:
         raise ValueError(f"split {split!r} of {data_dir} has no records")
     metrics = summarize(cm, manifest.get("class_names"))
-    metrics.update(split=split, images=count, model=str(model_path), data_dir=data_dir)
+    metrics.update(split=split, images=count, model=str(model_path), data_dir=data_dir, tta=tta)
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
         with open(os.path.join(output_dir, "metrics.json"), "w") as f:
@@ -129,7 +138,7 @@ def main(argv=None) -> int:
     args = commands.evaluate_parser().parse_args(argv)
     try:
         metrics = evaluate(
-            args.model, args.data_dir, args.split, args.output_dir, args.max_overlays
+            args.model, args.data_dir, args.split, args.output_dir, args.max_overlays, tta=args.tta
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -29,6 +29,7 @@ import shutil
 import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from segmodel import commands
@@ -89,6 +90,42 @@ def file_hash(path: str) -> str:
     return digest.hexdigest()[:12]
 
 
+REFERENCE_IMAGES = 64
+
+
+def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
+    """What the model's predictions look like on held-out training-like data (up to 64 images of
+    the val split, else test): the baseline `segscale drift` compares a run's confidence and
+    intensity with. Same statistics as bulk inference records (`segmodel.prediction_stats`)."""
+    from segmodel.config import DataConfig
+    from segmodel.input_pipeline import make_dataset
+    from segmodel.prediction_stats import RunStats, image_stats
+
+    split = next((s for s in ("val", "test") if manifest["splits"].get(s, {}).get("records")), None)
+    if split is None:
+        return None
+    ds = make_dataset(
+        data_dir, manifest, split, DataConfig(), training=False, max_images=REFERENCE_IMAGES
+    )
+    channels = manifest["stats"]["channels"]
+    bit_depth = bit_depth_from_manifest(manifest)
+    totals = RunStats()
+    for image, _ in ds:
+        x = image.numpy()
+        probs = keras.ops.convert_to_numpy(class_probabilities(model(x, training=False)))[0]
+        classes = probs.argmax(-1)
+        counts = np.bincount(classes.ravel(), minlength=probs.shape[-1])
+        record = {
+            "height": probs.shape[0],
+            "width": probs.shape[1],
+            "class_fractions": [float(c) / classes.size for c in counts],
+            "mean_confidence": float(probs.max(-1).mean()),
+            **image_stats(probs, x[0], channels, bit_depth),
+        }
+        totals.add(record)
+    return {"split": split, **totals.summary()}
+
+
 def export(workdir: str, export_dir: str) -> dict:
     """Exports a run folder; returns the metadata written."""
     state_path = os.path.join(workdir, "state.json")
@@ -140,6 +177,7 @@ def export(workdir: str, export_dir: str) -> dict:
             "epoch": best_epoch,
             "metrics": validation,
         },
+        "reference": reference_statistics(model, state["data_dir"], manifest),
         "source_checkpoint": os.path.abspath(source),
         "config": config,
         "manifest": manifest,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from segmodel import tta as tta_lib
 from segmodel.preprocessing import model_input_np
 from segmodel.tiling import predict_tiled
 from segmodel.unet import class_probabilities
@@ -35,10 +36,26 @@ def _predict_fn(model):
 
 
 def predict_images(
-    model, images: list[np.ndarray], *, tile_size: int, tile_overlap: int, batch_size: int
+    model,
+    images: list[np.ndarray],
+    *,
+    tile_size: int,
+    tile_overlap: int,
+    batch_size: int,
+    tta: str = "none",
 ) -> list[np.ndarray]:
-    """Class probabilities [H, W, K] for each normalised image, in input order."""
+    """Class probabilities [H, W, K] for each normalised image, in input order; with `tta`
+    ("flips", "d4"), averaged over the views of `segmodel.tta` (tiling and batching apply to
+    every view)."""
     predict_batch = _predict_fn(model)
+    return tta_lib.averaged(
+        lambda views: _predict_list(predict_batch, views, tile_size, tile_overlap, batch_size),
+        images,
+        tta,
+    )
+
+
+def _predict_list(predict_batch, images, tile_size, tile_overlap, batch_size):
     results: list[np.ndarray | None] = [None] * len(images)
     by_shape: dict[tuple, list[int]] = {}
     for i, image in enumerate(images):

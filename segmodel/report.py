@@ -134,10 +134,16 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def write_html_report(
-    path: str, *, title: str, facts: dict, metrics: dict, images: list[tuple[str, str]]
+    path: str,
+    *,
+    title: str,
+    facts: dict,
+    metrics: dict,
+    images: list[tuple[str, str]],
+    sections: list[tuple[str, str]] = (),
 ) -> None:
-    """A static page: facts, metric tables, confusion matrix and the given (caption, file) images
-    (paths relative to the page)."""
+    """A static page: facts, metric tables, confusion matrix, the given (caption, file) images
+    (paths relative to the page), then (heading, trusted HTML) sections."""
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     names = list(metrics["per_class_iou"])
     per_class = [
@@ -174,6 +180,8 @@ def write_html_report(
         parts.append(
             f'<h2>{html.escape(caption)}</h2><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
         )
+    for heading, body in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"

@@ -98,6 +98,7 @@ def test_inference_killed_mid_run_leaves_no_partial_mask_and_rerun_completes(
     for mask in written:  # every mask on disk decodes: no partial files under final names
         Image.open(mask).load()
     assert not list(out.glob("predictions-*.jsonl"))  # nothing reported as done
+    assert not (out / "runs.jsonl").exists()  # a killed run leaves no ledger record
     rerun = subprocess.run(cmd + ["--skip_existing"], capture_output=True, text=True, env=env)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     records = [
@@ -108,6 +109,9 @@ def test_inference_killed_mid_run_leaves_no_partial_mask_and_rerun_completes(
     assert sorted(r["path"] for r in records) == [f"img{i:03d}.png" for i in range(60)]
     assert sum(r["skipped"] for r in records) >= len(written)
     assert json.loads((out / "run_summary.json").read_text())["predictions"] == 60
+    (ledger,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert ledger["inputs"] == 60 and ledger["skipped"] == sum(r["skipped"] for r in records)
+    assert ledger["segmented"] == 60 - ledger["skipped"] == ledger["stats"]["images"]
 
 
 def _lambda_model(folder, exported_model):

@@ -6,7 +6,8 @@ Why our own: Beam's TensorFlow handler pulls in tensorflow-hub and a second Tens
 cannot load legacy SavedModels. This one loads `model.keras` (Keras safe mode: no embedded code
 unless `unsafe=True`), once per worker process — RunInference keeps it in a shared handle that
 every thread of the process uses — and runs `segmodel.predict.predict_images`, so images of any
-size work: same-size images are batched, large ones are tiled. Beam batches elements between
+size work: same-size images are batched, large ones are tiled; with `tta` each batch is
+predicted in every flipped/rotated view and the probabilities averaged (`segmodel.tta`). Beam batches elements between
 `min_batch_size` and `max_batch_size`.
 """
 
@@ -33,6 +34,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         min_batch_size: int = 1,
         max_batch_size: int = 8,
         unsafe: bool = False,
+        tta: str = "none",
     ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self._model_dir = model_dir
@@ -40,6 +42,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._tile_overlap = tile_overlap
         self._batch_size = max_batch_size
         self._unsafe = unsafe
+        self._tta = tta
 
     def load_model(self):
         from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher
@@ -57,6 +60,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
             tile_size=self._tile_size,
             tile_overlap=self._tile_overlap,
             batch_size=self._batch_size,
+            tta=self._tta,
         )
         return [PredictionResult(x, p) for x, p in zip(batch, probabilities, strict=True)]
 

@@ -43,6 +43,13 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--tile_overlap", type=int, default=64, help="Overlap between tiles (px).")
     parser.add_argument(
+        "--tta",
+        choices=("none", "flips", "d4"),
+        default="none",
+        help="Test-time augmentation: average the probabilities over 4 flips or the 8 "
+        "flips/rotations (4x or 8x the compute; see docs/benchmarks.md for the gain).",
+    )
+    parser.add_argument(
         "--save_probabilities", action="store_true", help="Also write per-class probabilities."
     )
     parser.add_argument(

@@ -72,7 +72,7 @@ def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | No
     text = getattr(image, "text", {}) or {}
     if text.get("model_version") != metadata["model_version"]:
         return None
-    return prediction_record(
+    record = prediction_record(
         relative,
         np.asarray(image),
         metadata["num_classes"],
@@ -80,3 +80,6 @@ def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | No
         metadata["model_version"],
         skipped=True,
     )
+    if "uncertain_fraction" in text:  # masks written before it was recorded have none
+        record["uncertain_fraction"] = float(text["uncertain_fraction"])
+    return record

@@ -9,7 +9,10 @@ Outputs under --output_dir:
   probabilities/<relative path>.npy per-class probabilities, float16 (--save_probabilities)
   predictions-*.jsonl               path, size, class pixel fractions, mean confidence, version
   rejects-*.jsonl                   unreadable, corrupt or oversize inputs, with the reason
-  run_summary.json                  counts (inputs = predictions + rejects), version, duration
+  run_summary.json                  counts (inputs = predictions + rejects), version, duration,
+                                    and the statistics of the images segmented in this run
+  runs.jsonl                        the run ledger: one such record per finished run
+                                    (`segscale runs`, `segscale drift`, `segscale review`)
 
 Masks are written atomically (temporary file, then rename). With --skip_existing, images whose
 mask was written by the same model version are not recomputed (their prediction record is read
@@ -37,6 +40,7 @@ from pipelines.image_io import ImageError, read_image
 from pipelines.infer import options as own_flags
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
 from pipelines.infer.inputs import pattern_root, read_matched, read_tfrecord_file
+from pipelines.infer.ledger import append_run, new_run_id, run_line
 from pipelines.infer.outputs import (
     encode_mask,
     existing_record,
@@ -48,6 +52,7 @@ from pipelines.progress import Progress
 from pipelines.rejects import Reject
 from runners import profiles
 from runners.launch import cli_main, execute
+from segmodel.prediction_stats import RunStats, file_kind, image_stats
 
 NAMESPACE = "infer"
 SUMMARY_NAME = "run_summary.json"
@@ -65,7 +70,8 @@ class InferOptions(PipelineOptions):
 
 
 class DecodeInputs(beam.DoFn):
-    """(relative path, bytes) → (relative path, normalised image) | rejects | skipped records."""
+    """(relative path, bytes) → ((relative path, file channels, file bit depth), normalised
+    image) | rejects | skipped records."""
 
     def __init__(self, metadata: dict, output_dir: str, max_pixels: int, skip_existing: bool):
         self._metadata = metadata
@@ -91,7 +97,7 @@ class DecodeInputs(beam.DoFn):
             return
         norm = self._metadata["normalization"]
         yield (
-            relative,
+            (relative, *file_kind(decoded.array)),
             prepare_image(
                 decoded.array,
                 self._metadata["channels"],
@@ -103,7 +109,8 @@ class DecodeInputs(beam.DoFn):
 
 
 class WriteOutputs(beam.DoFn):
-    """(relative path, PredictionResult) → mask (+ probabilities) on disk, and its record."""
+    """(key, PredictionResult) → mask (+ probabilities) on disk, and its record (with the
+    image's statistics for the run ledger)."""
 
     def __init__(self, metadata: dict, output_dir: str, save_probabilities: bool):
         self._metadata = metadata
@@ -114,10 +121,11 @@ class WriteOutputs(beam.DoFn):
         self._progress = Progress("infer", "images")
 
     def process(self, element):
-        relative, result = element
+        (relative, file_channels, file_bit_depth), result = element
         probs = result.inference
         classes = probs.argmax(-1).astype(np.uint8)
         confidence = float(probs.max(-1).mean())
+        stats = image_stats(probs, result.example, file_channels, file_bit_depth)
         version = self._metadata["model_version"]
         if self._save_probabilities:
             buffer = io.BytesIO()
@@ -131,20 +139,27 @@ class WriteOutputs(beam.DoFn):
             encode_mask(
                 classes,
                 self._metadata["num_classes"],
-                {"model_version": version, "mean_confidence": f"{confidence:.6f}"},
+                {
+                    "model_version": version,
+                    "mean_confidence": f"{confidence:.6f}",
+                    "uncertain_fraction": f"{stats['uncertain_fraction']:.6f}",
+                },
             ),
         )
         Metrics.counter(NAMESPACE, "segmented").inc()
         self._progress.add()
-        yield prediction_record(
-            relative, classes, self._metadata["num_classes"], confidence, version
-        )
+        yield {
+            **prediction_record(
+                relative, classes, self._metadata["num_classes"], confidence, version
+            ),
+            **stats,
+        }
 
 
 def failed_batch_rejects(failure):
     """RunInference's (batch, exception) → one Reject per image of the batch."""
     batch, error = failure
-    for relative, _ in batch:
+    for (relative, *_), _ in batch:
         Metrics.counter(NAMESPACE, "rejected_inference_failed").inc()
         yield Reject(
             "inference_failed", f"{type(error).__name__}: {str(error)[:200]}", relative, relative
@@ -174,6 +189,7 @@ class SegmentImages(beam.PTransform):
                 min_batch_size=o.min_batch_size or o.batch_size,
                 max_batch_size=o.batch_size,
                 unsafe=o.unsafe_model,
+                tta=o.tta,
             )
         )
         # A batch whose inference raises becomes rejects (one per image), not a failed job.
@@ -191,19 +207,41 @@ class SegmentImages(beam.PTransform):
         return {"predictions": predictions, "rejects": rejects}
 
 
+class SummarizeRun(beam.CombineFn):
+    """Prediction records → the run's statistics (`segmodel.prediction_stats.RunStats`, fixed size)."""
+
+    def create_accumulator(self):
+        return RunStats()
+
+    def add_input(self, accumulator, record):
+        return accumulator.add(record)
+
+    def merge_accumulators(self, accumulators):
+        merged = RunStats()
+        for accumulator in accumulators:
+            merged.merge(accumulator)
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator.summary()
+
+
 def finalize(
     _,
     output_dir,
     metadata,
-    start,
+    run,
     inputs,
     prediction_files,
     reject_files,
     predictions,
     rejects,
     skipped,
+    rejects_by_reason,
+    stats,
 ):
-    """Removes predictions/rejects files of earlier runs and writes run_summary.json."""
+    """Removes predictions/rejects files of earlier runs and writes run_summary.json: the
+    counts, what ran on what, and the run's statistics (the ledger record to be)."""
     keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
     stale = [
         m.path
@@ -214,13 +252,24 @@ def finalize(
     if stale:
         FileSystems.delete(stale)
     summary = {
+        "run_id": run["run_id"],
+        "started": run["started"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration_s": round(time.time() - run["start"], 2),
+        "model_version": metadata["model_version"],
+        "model_dir": run["model_dir"],
+        "input": run["input"],
+        "input_kind": run["input_kind"],
+        "output_dir": output_dir,
+        "tta": run["tta"],
+        "class_names": metadata.get("class_names"),
         "inputs": inputs,
         "predictions": predictions,  # made now, or skipped (already made by this model)
         "skipped": skipped,
+        "segmented": predictions - skipped,
         "rejects": rejects,
-        "model_version": metadata["model_version"],
-        "duration_s": round(time.time() - start, 2),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
+        "stats": stats,
     }
     write_atomically(
         FileSystems.join(output_dir, SUMMARY_NAME), json.dumps(summary, indent=2).encode()
@@ -241,7 +290,7 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
     )
 
 
-def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float):
+def build_pipeline(pipeline, options: InferOptions, metadata: dict, run: dict):
     o = options
     if o.input_pattern:
         root = pattern_root(o.input_pattern)
@@ -288,7 +337,7 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
             finalize,
             out,
             metadata,
-            start,
+            run,
             side.AsSingleton(inputs_count),
             side.AsList(prediction_files),
             side.AsList(reject_files),
@@ -299,6 +348,12 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, start: float
                 | "OnlySkipped" >> beam.Filter(lambda record: record["skipped"])
                 | "CountSkipped" >> beam.combiners.Count.Globally()
             ),
+            side.AsDict(
+                rejects
+                | "RejectReasons" >> beam.Map(lambda r: r.reason)
+                | "CountReasons" >> beam.combiners.Count.PerElement()
+            ),
+            side.AsSingleton(predictions | "RunStats" >> beam.CombineGlobally(SummarizeRun())),
         )
     )
 
@@ -332,16 +387,29 @@ def run(argv=None, test_pipeline=None) -> dict:
     metadata = {
         **{k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")},
         "bit_depth": metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
+        "class_names": metadata.get("class_names"),
     }
-    start = time.time()
-    execute(options, lambda p: build_pipeline(p, o, metadata, start), test_pipeline)
+    run = {
+        "run_id": new_run_id(),
+        "start": time.time(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model_dir": o.model_dir,
+        "input": o.input_pattern or o.input_tfrecords,
+        "input_kind": "files" if o.input_pattern else "tfrecords",
+        "tta": o.tta,
+    }
+    execute(options, lambda p: build_pipeline(p, o, metadata, run), test_pipeline)
     summary = json.loads(read_bytes(FileSystems.join(o.output_dir, SUMMARY_NAME)))
     check_counts(summary, o.output_dir)
+    # The ledger record last, and only for a run whose counts add up: a crashed or killed run
+    # leaves none, and its rerun adds one.
+    append_run(o.output_dir, summary)
     print(
         f"Inference finished in {summary['duration_s']:.1f}s: inputs {summary['inputs']} = "
         f"predictions {summary['predictions']} + rejects {summary['rejects']}"
         f"; model {summary['model_version']}; outputs in {o.output_dir}"
     )
+    print(run_line(summary))
     if summary["inputs"] == 0:
         source = (
             f"--input_pattern {o.input_pattern}"

@@ -9,7 +9,17 @@ from pipelines import cli
 def test_top_level_help_lists_every_command(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("ingest", "train", "evaluate", "export", "infer", "demo"):
+    for name in (
+        "ingest",
+        "train",
+        "evaluate",
+        "export",
+        "infer",
+        "runs",
+        "drift",
+        "review",
+        "demo",
+    ):
         assert f"  {name}" in out
 
 
@@ -21,6 +31,11 @@ def test_top_level_help_lists_every_command(capsys):
         ("evaluate", "--split"),
         ("export", "--export_dir"),
         ("infer", "--tile_overlap"),
+        ("infer", "--tta"),
+        ("evaluate", "--tta"),
+        ("runs", "--last"),
+        ("drift", "--max_intensity_shift"),
+        ("review", "--top"),
         ("demo", "--train_minutes"),
     ],
 )

@@ -1,0 +1,99 @@
+"""The run ledger: one JSON line per finished inference run in `OUTPUT_DIR/runs.jsonl`.
+
+    segscale runs out/pred                 # the runs, newest last
+    python -c "from pipelines.infer.ledger import read_runs; print(read_runs('out/pred'))"
+
+A record is the run's `run_summary.json`: run id, start and end, model version and folder, input,
+counts (inputs = predictions + rejects; predictions = segmented now + skipped), rejects by
+reason, and the statistics of the images segmented in the run (`segmodel.prediction_stats.RunStats`: class
+fractions, confidence histogram, uncertain pixels, channels, bit depths, sizes, intensity).
+
+Appending is atomic: the whole file is rewritten to a temporary sibling and renamed over the
+old one, so a reader (or a crash) sees the ledger before or after the append, never half a line.
+The record is appended by the launcher after the pipeline finished and its counts added up: a
+killed run leaves no record, and its rerun adds one. A record whose run id is already there
+replaces it (a retried append never duplicates). One run at a time per output folder: two
+runs finishing at the same moment could each rewrite the file without the other's record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.outputs import read_bytes, write_atomically
+
+LEDGER_NAME = "runs.jsonl"
+
+
+def ledger_path(output_dir: str) -> str:
+    return FileSystems.join(output_dir.rstrip("/"), LEDGER_NAME)
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC start time plus 6 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def read_runs(output_dir: str) -> list[dict]:
+    """The ledger's records, oldest first ([] when there is no ledger yet)."""
+    path = ledger_path(output_dir)
+    if not FileSystems.exists(path):
+        return []
+    runs = []
+    for number, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            runs.append(json.loads(line))
+        except ValueError as e:
+            raise ValueError(f"{path} line {number}: not a JSON record ({e})") from None
+    return runs
+
+
+def append_run(output_dir: str, record: dict) -> None:
+    runs = [r for r in read_runs(output_dir) if r.get("run_id") != record["run_id"]]
+    lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in [*runs, record]]
+    write_atomically(ledger_path(output_dir), ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def find_run(runs: list[dict], which: str | None, output_dir: str) -> dict:
+    """A run by id (or unique id prefix), "latest" / None, or "previous" (the one before the
+    latest)."""
+    if not runs:
+        raise ValueError(f"{ledger_path(output_dir)}: no runs recorded yet")
+    if which in (None, "", "latest"):
+        return runs[-1]
+    if which == "previous":
+        if len(runs) < 2:
+            raise ValueError(f"{ledger_path(output_dir)}: only one run, no previous one")
+        return runs[-2]
+    matches = [r for r in runs if r.get("run_id", "").startswith(which)]
+    if len(matches) != 1:
+        known = ", ".join(r.get("run_id", "?") for r in runs[-5:])
+        problem = "no run" if not matches else f"{len(matches)} runs"
+        raise ValueError(
+            f"{ledger_path(output_dir)}: {problem} with id {which!r} (latest: {known})"
+        )
+    return matches[0]
+
+
+def run_line(record: dict) -> str:
+    """One line about a run, for the console and `segscale runs`."""
+    stats = record.get("stats") or {}
+    confidence = (stats.get("confidence") or {}).get("mean")
+    uncertain = (stats.get("confidence") or {}).get("uncertain_fraction")
+    quality = (
+        f"; mean confidence {confidence:.3f}, uncertain pixels {uncertain:.1%}"
+        if confidence is not None
+        else ""
+    )
+    return (
+        f"run {record.get('run_id', '?')} ({record.get('finished', '?')}, "
+        f"{record.get('duration_s', 0):.0f}s): {record.get('inputs', 0)} inputs, "
+        f"{record.get('segmented', 0)} segmented, {record.get('skipped', 0)} skipped, "
+        f"{record.get('rejects', 0)} rejects; model {record.get('model_version', '?')}{quality}"
+    )

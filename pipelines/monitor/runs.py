@@ -1,0 +1,48 @@
+"""List the run ledger of an inference output folder.
+
+segscale runs out/pred            # one line per run, newest last
+segscale runs out/pred --json     # the records as they are (JSON lines)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segscale runs",
+        description="List the inference runs recorded in OUTPUT_DIR/runs.jsonl: counts, model, "
+        "confidence.",
+        epilog="Example: segscale runs out/pred --last 7",
+    )
+    p.add_argument("output_dir", help="Inference output folder (--output_dir of segscale infer).")
+    p.add_argument("--last", type=int, default=0, help="Only the newest N runs (0: all).")
+    p.add_argument("--json", action="store_true", help="Print the records as JSON lines.")
+    return p
+
+
+def main(argv=None) -> int:
+    from pipelines.infer.ledger import ledger_path, read_runs, run_line
+
+    args = parser().parse_args(argv)
+    try:
+        runs = read_runs(args.output_dir)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not runs:
+        print(f"error: {ledger_path(args.output_dir)}: no runs recorded yet", file=sys.stderr)
+        return 2
+    shown = runs[-args.last :] if args.last > 0 else runs
+    for record in shown:
+        print(json.dumps(record) if args.json else run_line(record))
+    if not args.json:
+        print(f"{len(runs)} runs in {ledger_path(args.output_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Run ledger, drift, review queue and test-time augmentation (issue 13)."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import infer, ingest
+from pipelines.infer import ledger
+from pipelines.monitor import drift, review, runs
+from segmodel import sample_data, tta
+from segmodel.predict import predict_images
+from segmodel.prediction_stats import RunStats, image_stats, uncertain_threshold
+
+INPROCESS = ["--profile", "inprocess"]
+
+
+# --- test-time augmentation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["flips", "d4"])
+def test_every_view_maps_back_to_the_original(name):
+    x = np.random.default_rng(0).random((5, 7, 3))
+    for turns, mirror in tta.VIEWS[name]:
+        view = tta.to_view(x, turns, mirror)
+        assert np.array_equal(tta.from_view(view, turns, mirror), x)
+    assert len({tta.to_view(x, t, m).tobytes() for t, m in tta.VIEWS[name]}) == len(tta.VIEWS[name])
+
+
+def test_tta_averages_the_views_probabilities():
+    """An independent check: a "model" whose output depends on the column index (not flip
+    invariant). With flips, the average over the 4 views is computed by hand here."""
+
+    def model(batch):  # [N, H, W, 1] -> 2-class probabilities leaning on the column position
+        n, h, w, _ = batch.shape
+        ramp = np.broadcast_to(np.linspace(0, 1, w)[None, None, :, None], (n, h, w, 1))
+        return np.concatenate([ramp, 1 - ramp], -1).astype(np.float32)
+
+    image = np.zeros((4, 6, 1), np.float32)
+    plain = predict_images(model, [image], tile_size=64, tile_overlap=8, batch_size=2)[0]
+    flips = predict_images(model, [image], tile_size=64, tile_overlap=8, batch_size=2, tta="flips")[
+        0
+    ]
+    ramp = np.linspace(0, 1, 6)
+    expected = (
+        ramp + ramp[::-1] + ramp[::-1] + ramp
+    ) / 4  # identity, lr, ud (=lr of rot180), rot180
+    assert np.allclose(plain[0, :, 0], ramp)
+    assert np.allclose(flips[..., 0], expected[None, :])
+    assert flips.shape == plain.shape
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        tta.check("rot45")
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def _record(rng, h, w, k=3, skipped=False):
+    probs = rng.dirichlet(np.ones(k), size=(h, w)).astype(np.float32)
+    x = rng.normal(0.3, 2.0, (h, w, 2)).astype(np.float32)
+    classes = probs.argmax(-1)
+    counts = np.bincount(classes.ravel(), minlength=k)
+    record = {
+        "height": h,
+        "width": w,
+        "class_fractions": list(counts / classes.size),
+        "mean_confidence": float(probs.max(-1).mean()),
+        "skipped": skipped,
+        **image_stats(probs, x, 2, 8),
+    }
+    return record, probs, x
+
+
+def test_run_statistics_merge_and_match_numpy_on_all_pixels():
+    rng = np.random.default_rng(1)
+    made = [_record(rng, h, w) for h, w in [(10, 12), (30, 8), (16, 16), (5, 40)]]
+    one, left, right = RunStats(), RunStats(), RunStats()
+    for i, (record, _, _) in enumerate(made):
+        one.add(record)
+        (left if i % 2 else right).add(record)
+    one.add({"skipped": True})
+    right.add({"skipped": True})
+    merged = RunStats().merge(left).merge(right).summary()
+    whole = one.summary()
+    assert merged == whole
+    pixels = np.concatenate([x.reshape(-1, 2) for _, _, x in made])
+    probs = np.concatenate([p.reshape(-1, 3) for _, p, _ in made])
+    assert np.allclose(whole["input"]["mean"], pixels.mean(0), atol=1e-4)
+    assert np.allclose(whole["input"]["std"], pixels.std(0), atol=1e-3)
+    assert whole["confidence"]["mean"] == pytest.approx(probs.max(-1).mean(), abs=1e-5)
+    uncertain = (probs.max(-1) < uncertain_threshold(3)).mean()
+    assert whole["confidence"]["uncertain_fraction"] == pytest.approx(uncertain, abs=1e-5)
+    assert sum(whole["confidence"]["histogram"]) == len(probs) == whole["pixels"]
+    assert whole["images"] == 4 and whole["skipped"] == 1
+    assert whole["input"]["height"] == {"min": 5, "max": 30}
+    assert whole["input"]["channels_found"] == {"2": 4}
+    assert sum(whole["input"]["size_bins"].values()) == 4
+
+
+def test_uncertain_threshold_is_the_midpoint_between_chance_and_certainty():
+    assert uncertain_threshold(2) == 0.75
+    assert uncertain_threshold(4) == pytest.approx(0.625)
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+def test_ledger_appends_replaces_same_run_and_survives_a_failed_write(tmp_path, monkeypatch):
+    ledger.append_run(str(tmp_path), {"run_id": "a", "inputs": 1})
+    ledger.append_run(str(tmp_path), {"run_id": "b", "inputs": 2})
+    ledger.append_run(str(tmp_path), {"run_id": "b", "inputs": 3})  # a retried append
+    assert [(r["run_id"], r["inputs"]) for r in ledger.read_runs(str(tmp_path))] == [
+        ("a", 1),
+        ("b", 3),
+    ]
+    before = (tmp_path / "runs.jsonl").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    from apache_beam.io.filesystems import FileSystems
+
+    monkeypatch.setattr(FileSystems, "rename", crash)
+    with pytest.raises(OSError, match="runs.jsonl"):
+        ledger.append_run(str(tmp_path), {"run_id": "c", "inputs": 4})
+    assert (tmp_path / "runs.jsonl").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.jsonl"]  # no temporary left
+    assert ledger.find_run(ledger.read_runs(str(tmp_path)), "previous", "x")["run_id"] == "a"
+    with pytest.raises(ValueError, match="no run with id 'zz'"):
+        ledger.find_run(ledger.read_runs(str(tmp_path)), "zz", str(tmp_path))
+
+
+def test_drift_checks_on_hand_made_profiles():
+    base = {
+        "name": "base",
+        "images": 100,
+        "class_fractions": [0.8, 0.2],
+        "confidence": {"mean": 0.95},
+        "channels_found": ["1"],
+        "bit_depths": ["8"],
+        "height": {"min": 100, "max": 120},
+        "width": {"min": 100, "max": 120},
+        "mean": [0.0],
+        "std": [1.0],
+    }
+    run = {
+        **base,
+        "images": 10,
+        "confidence": {"mean": 0.94},
+        "size_bins": {"53,53": 10},  # 2**(53/8) ≈ 98.7 px: within one bin of 100
+        "channels_counts": {"1": 10},
+        "bit_depth_counts": {"8": 10},
+    }
+    quiet = drift.compare(run, base)
+    assert not any(c["drift"] for c in quiet.values()), quiet
+    loud = drift.compare(
+        {
+            **run,
+            "class_fractions": [0.5, 0.5],
+            "mean": [-0.8],
+            "std": [2.0],
+            "size_bins": {"72,72": 4, "53,53": 6},
+            "channels_counts": {"1": 9, "3": 1},
+        },
+        base,
+    )
+    assert loud["class_shift"]["value"] == pytest.approx(0.3)
+    assert loud["intensity_shift"]["value"] == pytest.approx(0.8)
+    assert loud["contrast_change"]["value"] == pytest.approx(2.0)
+    assert loud["size_outside"]["value"] == pytest.approx(0.4)
+    assert loud["new_kinds"]["value"] == pytest.approx(0.1)
+    assert [n for n, c in loud.items() if c["drift"]] == [
+        "class_shift",
+        "intensity_shift",
+        "contrast_change",
+        "size_outside",
+        "new_kinds",
+    ]
+
+
+# --- three nights of a schedule ---------------------------------------------------------------
+
+
+def _night(folder, night, count, seed, change=None):
+    """`count` new images from the training data's generator into incoming/night<N>/."""
+    scratch = folder.parent / f"gen{night}"
+    sample_data.write_dataset(
+        str(scratch), count, num_classes=3, size=(48, 48), vary_size=True, seed=seed, nested=False
+    )
+    target = folder / f"night{night}"
+    target.mkdir(parents=True)
+    for path in sorted((scratch / "images").iterdir()):
+        image = np.asarray(Image.open(path))
+        if change is not None:
+            image = change(image)
+        Image.fromarray(image).save(target / path.name)
+    shutil.rmtree(scratch)
+
+
+@pytest.mark.slow
+def test_three_scheduled_nights_ledger_drift_and_review(tmp_path, exported_model, capsys):
+    incoming, out = tmp_path / "incoming", tmp_path / "pred"
+
+    def infer_night():
+        return infer.run(
+            [
+                f"--model_dir={exported_model}",
+                f"--input_pattern={incoming}/**",
+                f"--output_dir={out}",
+                "--skip_existing",
+                *INPROCESS,
+            ]
+        )
+
+    _night(incoming, 1, 16, seed=101)
+    infer_night()
+    assert drift.main(["--run", str(out)]) == 0, capsys.readouterr().out
+    _night(incoming, 2, 16, seed=102)
+    infer_night()
+    assert drift.main(["--run", str(out)]) == 0, capsys.readouterr().out
+    _night(incoming, 3, 16, seed=103, change=lambda image: 255 - image)  # inverted images
+    infer_night()
+    capsys.readouterr()
+    assert drift.main(["--run", str(out)]) == drift.EXIT_DRIFT
+    printed = capsys.readouterr().out
+    assert "DRIFT" in printed and "intensity_shift" in printed
+    assert drift.main(["--run", str(out), "--baseline", "previous"]) == drift.EXIT_DRIFT
+
+    records = ledger.read_runs(str(out))
+    assert [(r["segmented"], r["skipped"], r["inputs"]) for r in records] == [
+        (16, 0, 16),
+        (16, 16, 32),
+        (16, 32, 48),
+    ]
+    assert len({r["run_id"] for r in records}) == 3
+    assert all(r["stats"]["images"] == 16 for r in records)
+    latest = records[-1]
+    result = json.loads((out / "drift" / latest["run_id"] / "drift.json").read_text())
+    assert result["drift"] and "intensity_shift" in result["drifted"]
+    assert result["checks"]["intensity_shift"]["value"] > 1.0
+    page = (out / "drift" / latest["run_id"] / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+
+    capsys.readouterr()
+    assert runs.main([str(out)]) == 0
+    assert capsys.readouterr().out.count("segmented") == 3
+
+    # Review queue of the third night: the least sure images, ready for ingest.
+    assert review.main(["--run", str(out), "--top", "5"]) == 0
+    queue_dir = out / "review" / latest["run_id"]
+    rows = list(csv.DictReader((queue_dir / "queue.csv").open()))
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4, 5]
+    scores = [float(r["score_uncertain_fraction"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    night3 = [
+        json.loads(line)
+        for f in out.glob("predictions-*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    night3 = [r for r in night3 if not r["skipped"]]
+    assert all(r["path"].startswith("night3/") for r in night3)
+    assert scores[0] == pytest.approx(max(r["uncertain_fraction"] for r in night3), abs=1e-6)
+    assert all(r["image"].startswith("night3/") for r in rows)
+    assert (queue_dir / "index.html").read_text().count("data:image/png;base64,") == 15
+    summary = ingest.run(
+        [
+            f"--images_dir={queue_dir / 'images'}",
+            f"--masks_dir={queue_dir / 'masks'}",
+            f"--output_dir={tmp_path / 'round2'}",
+            "--num_classes=3",
+            *INPROCESS,
+        ]
+    )
+    assert summary["counts"]["accepted"] == 5, summary
