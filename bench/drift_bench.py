@@ -9,7 +9,8 @@ inference night after night into one output folder (`python -m pipelines.infer
 --skip_existing`, in-process runner) and `segscale drift` against the training data after each:
   clean nights  --clean batches of --batch images drawn at random from the dataset's own images
   shifted       one night each: inverted, darker (x0.5), lower contrast (x0.5 around the mean),
-                2x larger, 8-bit copies of 16-bit images (or 16-bit of 8-bit), added noise
+                2x larger, another kind of file (16-bit → 8-bit, 8-bit gray → 16-bit, RGB →
+                RGBA), added noise
 Prints, per check, the largest value any clean night reached and the value on each shifted
 night, and the verdicts: the baseline is "no alarm on any clean night". The figures are what
 the default thresholds in pipelines/monitor/drift.py rest on (docs/monitoring.md).
@@ -59,10 +60,13 @@ def _noise(image):
     return np.clip(noisy, 0, top).astype(image.dtype)
 
 
-def _other_depth(image):
+def _other_kind(image):
+    """16-bit → 8-bit; 8-bit gray → 16-bit; 8-bit RGB → RGBA (Pillow writes no 16-bit RGB)."""
     if image.dtype == np.uint16:
         return (image >> 8).astype(np.uint8)
-    return image.astype(np.uint16) * 257
+    if image.ndim == 2:
+        return image.astype(np.uint16) * 257
+    return np.concatenate([image[..., :3], np.full(image.shape[:2] + (1,), 255, np.uint8)], -1)
 
 
 SHIFTS = {
@@ -72,7 +76,7 @@ SHIFTS = {
     "larger_2x": lambda a: np.asarray(
         Image.fromarray(a).resize((a.shape[1] * 2, a.shape[0] * 2), Image.BILINEAR)
     ),
-    "other_bit_depth": _other_depth,
+    "other_kind": _other_kind,
     "noisy": _noise,
 }
 

@@ -95,6 +95,8 @@ class RunStats:
         self.image_fraction_sumsq: list[float] = []
         self.image_mean_sum: list[float] = []
         self.image_mean_sumsq: list[float] = []
+        self.image_confidence_sum: list[float] = []
+        self.image_confidence_sumsq: list[float] = []
 
     def add(self, record: dict) -> RunStats:
         if record.get("skipped"):
@@ -126,6 +128,9 @@ class RunStats:
         self.image_fraction_sumsq = _add(self.image_fraction_sumsq, [f * f for f in fractions])
         self.image_mean_sum = _add(self.image_mean_sum, means)
         self.image_mean_sumsq = _add(self.image_mean_sumsq, [m * m for m in means])
+        confidence = record["mean_confidence"]
+        self.image_confidence_sum = _add(self.image_confidence_sum, [confidence])
+        self.image_confidence_sumsq = _add(self.image_confidence_sumsq, [confidence**2])
         return self
 
     def merge(self, other: RunStats) -> RunStats:
@@ -155,6 +160,8 @@ class RunStats:
             "image_fraction_sumsq",
             "image_mean_sum",
             "image_mean_sumsq",
+            "image_confidence_sum",
+            "image_confidence_sumsq",
         ):
             setattr(self, name, _add(getattr(self, name), getattr(other, name)))
         return self
@@ -179,6 +186,9 @@ class RunStats:
                 "mean": round(self.confidence_sum / n, 6) if self.pixels else None,
                 "uncertain_fraction": round(self.uncertain_pixels / n, 6) if self.pixels else None,
                 "histogram": [int(c) for c in self.confidence_histogram],
+                "per_image": _spread(
+                    self.image_confidence_sum, self.image_confidence_sumsq, self.images
+                ),
             },
             "input": {
                 "channels_found": dict(sorted(self.channels.items())),

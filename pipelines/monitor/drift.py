@@ -16,16 +16,16 @@ or Airflow can alert (0: no drift; 2: bad flags or missing files).
 The checks and their default thresholds (flags change them):
   class_shift      total variation distance between the predicted class pixel fractions and the
                    baseline's, 0..1 (half the summed absolute differences)           > 0.10
-  confidence_drop  baseline mean top-class probability minus the run's              > 0.05
+  confidence_drop  baseline mean top-class probability minus the run's              > 0.03
   intensity_shift  largest per-channel shift of the mean, in baseline standard
                    deviations                                                        > 0.5
-  contrast_change  largest per-channel ratio of standard deviations (either way)     > 1.5
+  contrast_change  largest per-channel ratio of standard deviations (either way)     > 1.35
   size_outside     share of images whose height or width lies outside the
                    baseline's range (± one 9 % size bin)                             > 0.10
   new_kinds        share of images with a channel count or bit depth the baseline
                    never had                                                         > 0
-class_shift and intensity_shift must also exceed their sampling noise (three standard errors of
-the difference, from the per-image spread on both sides). How they were chosen:
+class_shift, confidence_drop and intensity_shift must also exceed their sampling noise (three
+standard errors of the difference, from the per-image spread on both sides). How they were chosen:
 docs/monitoring.md (clean nightly batches stay well under them; the
 shifts a person would want to hear about cross them).
 """
@@ -45,9 +45,9 @@ NOISE_Z = 3.0  # standard errors a shift must exceed: ~0.3 % false alarms per ch
 
 THRESHOLDS = {
     "class_shift": 0.10,
-    "confidence_drop": 0.05,
+    "confidence_drop": 0.03,
     "intensity_shift": 0.5,
-    "contrast_change": 1.5,
+    "contrast_change": 1.35,
     "size_outside": 0.10,
     "new_kinds": 0.0,
 }
@@ -91,6 +91,9 @@ def manifest_baseline(metadata: dict) -> dict:
         "spread_images": reference.get("images"),
         "class_spread": (reference.get("class_fractions_per_image") or {}).get("std"),
         "image_mean_spread": ((reference.get("input") or {}).get("image_mean") or {}).get("std"),
+        "confidence_spread": ((reference.get("confidence") or {}).get("per_image") or {}).get(
+            "std"
+        ),
     }
 
 
@@ -125,6 +128,7 @@ def profile(stats: dict, name: str) -> dict:
         "spread_images": stats["images"],
         "class_spread": (stats.get("class_fractions_per_image") or {}).get("std"),
         "image_mean_spread": (source.get("image_mean") or {}).get("std"),
+        "confidence_spread": (stats["confidence"].get("per_image") or {}).get("std"),
     }
 
 
@@ -157,8 +161,8 @@ def standard_errors(run: dict, baseline: dict, key: str) -> list[float] | None:
 def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
     """The checks of the module docstring: {check: {value, threshold, noise, drift, detail}}.
 
-    A shift counts as drift when it crosses its threshold and, for the class mix and the
-    intensity (which vary from image to image), is also larger than sampling noise explains:
+    A shift counts as drift when it crosses its threshold and, for the class mix, confidence
+    and intensity (which vary from image to image), is also larger than sampling noise explains:
     three standard errors of the difference of the two sets' means ("noise"). With 15
     images a night, a batch of large objects is not an alarm; with 500 the same shift is."""
     limits = {**THRESHOLDS, **(thresholds or {})}
@@ -184,12 +188,14 @@ def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
     )
     base_conf = (baseline.get("confidence") or {}).get("mean")
     run_conf = run["confidence"]["mean"]
+    errors = standard_errors(run, baseline, "confidence_spread")
     check(
         "confidence_drop",
         None if base_conf is None else base_conf - run_conf,
         f"mean confidence {run_conf:.3f} vs {base_conf:.3f}"
         if base_conf is not None
         else "no baseline confidence (export the model again to record one)",
+        None if errors is None or base_conf is None else NOISE_Z * errors[0],
     )
     shifts = [
         abs(m - bm) / max(bs, 1e-6)
@@ -316,11 +322,16 @@ def drift(args) -> dict:
 
     runs = read_runs(args.run)
     record = find_run(runs, args.run_id, args.run)
-    if not record["stats"].get("images"):
-        raise ValueError(
-            f"run {record['run_id']} segmented no new images ({record.get('skipped', 0)} "
-            f"skipped, {record.get('rejects', 0)} rejects): nothing to compare"
-        )
+    if not record["stats"].get("images"):  # a quiet night: nothing new arrived
+        return {
+            "run_id": record["run_id"],
+            "drift": False,
+            "nothing_new": True,
+            "report_dir": None,
+            "note": f"run {record['run_id']} segmented no new images "
+            f"({record.get('skipped', 0)} skipped, {record.get('rejects', 0)} rejects): "
+            "nothing to compare",
+        }
     if args.baseline == "manifest":
         baseline = manifest_baseline(load_metadata(args.model_dir or record["model_dir"]))
     else:
@@ -344,6 +355,9 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if result.get("nothing_new"):
+        print(f"No drift: {result['note']}")
+        return 0
     print("\n".join(summary_lines(result)))
     print(f"Wrote {result['report_dir']}/drift.json and index.html")
     return EXIT_DRIFT if result["drift"] else 0

@@ -1,14 +1,22 @@
-"""Example Airflow DAG: nightly incremental bulk inference on Dataflow.
+"""Example Airflow DAG: nightly incremental bulk inference on Dataflow, then the run's drift
+check and review queue.
 
 Copy into your Airflow dags/ folder (needs apache-airflow-providers-apache-beam; not a
 dependency of this project, and never imported by it). The job itself is the same
-`python -m pipelines.infer` that runs locally; --skip_existing makes each night do only new work.
+`python -m pipelines.infer` that runs locally; --skip_existing makes each night do only new work
+and appends one record to OUTPUT/runs.jsonl. `segscale drift` exits 3 when the night's images
+drifted from the training data: that task fails and Airflow's alerting (email_on_failure,
+on_failure_callback) tells someone. The review queue runs either way (trigger_rule all_done).
 """
 
 from datetime import datetime
 
 from airflow import DAG
+from airflow.operators.bash import BashOperator
 from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+
+OUTPUT = "gs://my-bucket/masks"
+SEGSCALE = "/opt/segscale/.venv/bin/segscale"  # where the wheel below is installed
 
 with DAG(
     dag_id="segscale_nightly_inference",
@@ -16,15 +24,16 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["segscale"],
+    default_args={"email_on_failure": True, "email": ["ml-oncall@example.com"]},
 ) as dag:
-    BeamRunPythonPipelineOperator(
+    segment = BeamRunPythonPipelineOperator(
         task_id="segment_new_images",
         py_file="pipelines/infer/__main__.py",  # from a checkout; the wheel below provides the packages
         runner="DataflowRunner",
         pipeline_options={
             "model_dir": "gs://my-bucket/models/current",
             "input_pattern": "gs://my-bucket/incoming/**/*.png",
-            "output_dir": "gs://my-bucket/masks",
+            "output_dir": OUTPUT,
             "skip_existing": True,
             "setup_file": "./setup.py",
             "temp_location": "gs://my-bucket/tmp",
@@ -36,3 +45,13 @@ with DAG(
         py_requirements=["/opt/airflow/wheels/segscale-0.1.0-py3-none-any.whl"],
         py_system_site_packages=False,
     )
+    drift = BashOperator(
+        task_id="drift_check",
+        bash_command=f"{SEGSCALE} drift --run {OUTPUT} --baseline manifest",
+    )
+    review = BashOperator(
+        task_id="review_queue",
+        bash_command=f"{SEGSCALE} review --run {OUTPUT} --top 20",
+        trigger_rule="all_done",  # also after a drift alert: that is when a person should look
+    )
+    segment >> drift >> review

@@ -275,3 +275,51 @@ def test_three_scheduled_nights_ledger_drift_and_review(tmp_path, exported_model
         ]
     )
     assert summary["counts"]["accepted"] == 5, summary
+
+
+@pytest.mark.slow
+def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exported_model):
+    """runners/schedule/nightly.sh as cron runs it: 0 on a clean night, 3 on a shifted one (the
+    review queue written all the same), 0 on a night with nothing new."""
+    import os
+    import subprocess
+    import sys
+
+    incoming, out = tmp_path / "incoming", tmp_path / "pred"
+    env = dict(
+        os.environ,
+        SEGSCALE=os.path.join(os.path.dirname(sys.executable), "segscale"),
+        MODEL_DIR=str(exported_model),
+        INPUT_PATTERN=f"{incoming}/**",
+        OUTPUT_DIR=str(out),
+        REVIEW_TOP="3",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    script = os.path.join(
+        os.path.dirname(__file__), "..", "..", "runners", "schedule", "nightly.sh"
+    )
+
+    def night():
+        done = subprocess.run(
+            [shutil.which("bash"), script, "--profile=inprocess"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode in (0, 3), done.stderr[-3000:]
+        return done
+
+    _night(incoming, 1, 16, seed=101)
+    first = night()
+    assert first.returncode == 0 and "No drift" in first.stdout, first.stdout
+    _night(incoming, 2, 16, seed=103, change=lambda image: image // 4)  # much darker
+    second = night()
+    assert second.returncode == 3 and "DRIFT" in second.stdout, second.stdout
+    third = night()
+    assert third.returncode == 0 and "nothing to compare" in third.stdout, third.stdout
+    runs_ = ledger.read_runs(str(out))
+    assert [r["segmented"] for r in runs_] == [16, 16, 0]
+    for record in runs_[:2]:
+        assert (
+            len(list(csv.DictReader((out / "review" / record["run_id"] / "queue.csv").open()))) == 3
+        )
