@@ -29,6 +29,25 @@ def write_atomically(path: str, data: bytes) -> None:
         raise OSError(f"could not write {path}: {e}") from e
 
 
+def create_empty(path: str, s3_settings: dict | None = None) -> None:
+    """A zero-byte file (an empty rejects file or shard) on any Beam filesystem.
+
+    Beam's S3 writer cannot make one: it always completes a multipart upload, and one with no
+    parts is refused ("MalformedXML"; its own s3io.py says so). On s3:// the empty object is put
+    directly, with Beam's own S3 client built from the run's S3 options (`s3_settings`:
+    runners.launch.s3_settings)."""
+    if path.startswith("s3://"):
+        from apache_beam.io.aws.clients.s3.boto3_client import Client
+
+        bucket, _, key = path[len("s3://") :].partition("/")
+        try:
+            Client(dict(s3_settings or {})).client.put_object(Bucket=bucket, Key=key, Body=b"")
+        except Exception as e:
+            raise OSError(f"could not write {path}: {e}") from e
+        return
+    FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED).close()
+
+
 def read_bytes(path: str) -> bytes:
     """A whole file from any Beam filesystem; local paths skip Beam's filesystem lookup (a
     third of the read time of a small image)."""

@@ -13,6 +13,50 @@ import apache_beam as beam
 from runners import console, watchdog
 
 
+def pipeline_options(argv: list[str]):
+    """The run's PipelineOptions (profile merged under the command line), also handed to Beam's
+    filesystems in this process: the launcher lists, checks and writes outputs (manifest,
+    summary, ledger) before and after the pipeline, and object stores need the options there
+    too (S3's --s3_endpoint_url and keys; without them Beam's S3 filesystem fails with "Must
+    provide one of client or options"). Workers get them from the job itself."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners import profiles
+
+    options = PipelineOptions(profiles.apply_profile(argv))
+    FileSystems.set_options(options)
+    return options
+
+
+def filesystem_flags(parser, argv) -> object:
+    """For commands that are not pipelines (segscale runs/drift/review): parses `argv` with
+    `parser`, hands Beam's filesystem flags among the rest (--s3_endpoint_url, --s3_access_key_id,
+    --hdfs_host, ...) to Beam's filesystems, and rejects any other unknown flag."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    args, rest = parser.parse_known_args(argv)
+    names = [a for a in rest if a.startswith("--")]
+    unknown = [a for a in names if not a[2:].startswith(WORKER_OPTION_PREFIXES)]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown or rest)}")
+    FileSystems.set_options(PipelineOptions(rest))
+    return args
+
+
+def s3_settings(options) -> dict:
+    """The run's S3 options (endpoint, keys, region, ...) as a plain picklable dict, for the
+    few writes that go around Beam's S3 filesystem (pipelines.outputs.create_empty)."""
+    from apache_beam.options.pipeline_options import S3Options
+
+    return {
+        key: value
+        for key, value in options.view_as(S3Options).get_all_options(drop_default=True).items()
+        if key.startswith("s3_") and value is not None
+    }
+
+
 def execute(options, build, test_pipeline=None) -> None:
     """Builds the graph with `build(pipeline)` and runs it to completion on the runner the
     options name (Beam's own; a local worker that dies fails the job: runners.watchdog)."""
@@ -20,8 +64,55 @@ def execute(options, build, test_pipeline=None) -> None:
         build(test_pipeline)
         test_pipeline.run().wait_until_finish()
         return
-    with console.quiet_worker_stderr(), watchdog.watch(), beam.Pipeline(options=options) as p:
+    with (
+        console.quiet_worker_stderr(),
+        watchdog.watch(),
+        beam.Pipeline(runner=local_runner(options), options=options) as p,
+    ):
         build(p)
+
+
+# What the local workers need to know: filesystem settings (S3, HDFS, Azure) and their log level.
+# Our pipelines' own flags stay out: a worker has not imported their option classes and would
+# warn about each one as unparseable.
+WORKER_OPTION_PREFIXES = ("s3_", "hdfs_", "azure_", "blob_", "default_sdk_harness_log_level")
+
+
+def local_runner(options):
+    """For the FnApiRunner: one whose worker processes receive the job's pipeline options.
+
+    Beam's FnApiRunner, built by name, hands its subprocess workers an empty option set (its
+    default provision info has none), so a worker's filesystems have no S3 endpoint or keys and
+    list the real AWS endpoint, retrying for minutes. Its public `provision_info` argument
+    carries them, as portable runners do. Other runners: None (Beam picks by --runner)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    if options.view_as(StandardOptions).runner not in ("FnApiRunner", None):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+    from google.protobuf import struct_pb2
+
+    values = struct_pb2.Struct()
+    for key, value in options.get_all_options(drop_default=True).items():
+        if value is None or not key.startswith(WORKER_OPTION_PREFIXES):
+            continue
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            or not isinstance(value, str | float | bool | list)
+        ):
+            value = str(value)  # a Struct holds numbers as doubles: "2.0" is no int flag
+        values.update({f"beam:option:{key}:v1": value})
+    return FnApiRunner(
+        provision_info=ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(
+                retrieval_token="unused-retrieval-token",  # noqa: S106  (Beam's own placeholder)
+                pipeline_options=values,
+            )
+        )
+    )
 
 
 def cli_main(run, argv=None) -> int:

@@ -45,9 +45,10 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._tta = tta
 
     def load_model(self):
+        from pipelines.model_files import local_model_dir
         from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher
 
-        return load_model(self._model_dir, unsafe=self._unsafe)
+        return load_model(local_model_dir(self._model_dir), unsafe=self._unsafe)
 
     def run_inference(
         self, batch: Sequence[np.ndarray], model, inference_args=None

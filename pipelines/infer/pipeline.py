@@ -47,11 +47,11 @@ from pipelines.infer.outputs import (
     mask_path,
     prediction_record,
 )
+from pipelines.model_files import local_model_dir
 from pipelines.outputs import check_writable, read_bytes, write_atomically
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
-from runners import profiles
-from runners.launch import cli_main, execute
+from runners.launch import cli_main, execute, pipeline_options
 from segmodel.prediction_stats import RunStats, file_kind, image_stats
 
 NAMESPACE = "infer"
@@ -285,7 +285,12 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
         | "ToJson" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False))
         | "Write"
         >> beam.io.WriteToText(
-            prefix, file_name_suffix=".jsonl", compression_type=CompressionTypes.UNCOMPRESSED
+            prefix,
+            file_name_suffix=".jsonl",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+            # No empty file for an empty set (a run without rejects): Beam's S3 writer cannot
+            # create a zero-byte object (pipelines.outputs.create_empty).
+            skip_if_empty=True,
         )
     )
 
@@ -369,7 +374,7 @@ def run(argv=None, test_pipeline=None) -> dict:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)
-    options = PipelineOptions(profiles.apply_profile(argv))
+    options = pipeline_options(argv)
     o = options.view_as(InferOptions)
     if not o.model_dir or not o.output_dir:
         raise ValueError("--model_dir and --output_dir are required")
@@ -381,7 +386,7 @@ def run(argv=None, test_pipeline=None) -> dict:
         raise ValueError("need 1 <= --min_batch_size <= --batch_size")
     if not 0 <= o.tile_overlap < o.tile_size:
         raise ValueError("need 0 <= --tile_overlap < --tile_size")
-    metadata = load_metadata(o.model_dir)
+    metadata = load_metadata(local_model_dir(o.model_dir))
     check_model_is_safe(o.model_dir, o.unsafe_model)
     check_writable(o.output_dir)
     metadata = {

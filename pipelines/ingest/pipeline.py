@@ -31,8 +31,7 @@ from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.progress import Progress
-from runners import profiles
-from runners.launch import cli_main, execute
+from runners.launch import cli_main, execute, pipeline_options, s3_settings
 from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
@@ -61,6 +60,7 @@ class IngestConfig:
     compression: str = "none"
     class_names: tuple[str, ...] = ()
     mask_suffix: str = ""
+    s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
 
     @classmethod
     def from_options(cls, options: IngestOptions) -> IngestConfig:
@@ -404,11 +404,14 @@ def finalize(
     (last, so its presence means the dataset is complete), cleanup."""
     report = merge_reports(list(listing_reports) + list(pairing_reports), config.spec.num_classes)
     manifest = build_manifest(config, report, shards, options_used)
-    shard_writer.concatenate(report.reject_files, FileSystems.join(config.output_dir, REJECTS_NAME))
+    s3 = dict(config.s3_settings)
+    shard_writer.concatenate(
+        report.reject_files, FileSystems.join(config.output_dir, REJECTS_NAME), "none", s3
+    )
     written = {s.name for s in shards}
     keep = {n for s in manifest["splits"].values() for n in s["shards"]}
     for name in sorted(keep - written):  # no key hashed there: still a file, so -of-N holds
-        shard_writer.write_empty_shard(config.output_dir, name, config.compression)
+        shard_writer.write_empty_shard(config.output_dir, name, config.compression, s3)
     stale = [
         m.path
         for m in FileSystems.match([FileSystems.join(config.output_dir, "*.tfrecord*")])[
@@ -487,8 +490,11 @@ def run(argv=None, test_pipeline=None) -> dict:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)  # --help and unknown-value errors before anything starts
-    options = PipelineOptions(profiles.apply_profile(argv))
-    config = IngestConfig.from_options(options.view_as(IngestOptions))
+    options = pipeline_options(argv)
+    config = dataclasses.replace(
+        IngestConfig.from_options(options.view_as(IngestOptions)),
+        s3_settings=tuple(s3_settings(options).items()),
+    )
     check_writable(config.output_dir)
     start = time.time()
     used = _options_used(options.view_as(IngestOptions))

@@ -30,6 +30,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import tfrecords
 from pipelines.ingest.pairing import shard_index
+from pipelines.outputs import create_empty
 
 _COPY_CHUNK = 8 << 20
 
@@ -118,13 +119,18 @@ def merge_shard(
     return Shard(split, name, sum(p.records for p in pieces), sum(p.nbytes for p in pieces))
 
 
-def concatenate(sources: list[str], final: str, compression: str = "none") -> None:
+def concatenate(
+    sources: list[str], final: str, compression: str = "none", s3_settings: dict | None = None
+) -> None:
     """Streams `sources` one after the other into `final` (written under a temporary name and
-    renamed into place) and deletes them. Memory stays flat whatever the sizes."""
+    renamed into place) and deletes them. Memory stays flat whatever the sizes. `s3_settings`:
+    the run's S3 options, for an empty file on s3:// (pipelines.outputs.create_empty)."""
     directory, name = FileSystems.split(final)
     temp = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
-    if not sources:
-        _create(temp, compression).close()
+    if not sources and compression == "none":
+        create_empty(temp, s3_settings)
+    elif not sources:
+        _create(temp, compression).close()  # a gzip header: not empty
     elif compression == "none" and isinstance(FileSystems.get_filesystem(final), LocalFileSystem):
         _append_local(temp, sources)
     else:
@@ -171,9 +177,11 @@ def _copy_to_end(source, target) -> None:
         shutil.copyfileobj(source, target, _COPY_CHUNK)
 
 
-def write_empty_shard(output_dir: str, name: str, compression: str) -> None:
+def write_empty_shard(
+    output_dir: str, name: str, compression: str, s3_settings: dict | None = None
+) -> None:
     """A shard that no key hashed to still exists, so `-of-N` always means N files."""
-    concatenate([], FileSystems.join(output_dir, name), compression)
+    concatenate([], FileSystems.join(output_dir, name), compression, s3_settings)
 
 
 class JsonLinesPiece:

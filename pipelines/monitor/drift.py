@@ -286,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
         description="Compare an inference run's images and predictions with the training data "
         "or an earlier run. Writes drift.json and index.html; exits 3 when a threshold is "
         "crossed (0: no drift; 2: bad flags or missing files), for cron or Airflow alerts.",
-        epilog="Example: segscale drift --run out/pred --baseline manifest "
+        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
+        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale drift --run out/pred --baseline manifest "
         "&& echo quiet || echo 'look at out/pred/drift/'",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -317,6 +318,7 @@ def drift(args) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
     from pipelines.infer.ledger import find_run, read_runs
+    from pipelines.model_files import local_model_dir
     from pipelines.monitor.drift_page import write_report
     from segmodel.saving import load_metadata
 
@@ -333,7 +335,9 @@ def drift(args) -> dict:
             "nothing to compare",
         }
     if args.baseline == "manifest":
-        baseline = manifest_baseline(load_metadata(args.model_dir or record["model_dir"]))
+        baseline = manifest_baseline(
+            load_metadata(local_model_dir(args.model_dir or record["model_dir"]))
+        )
     else:
         base = find_run(runs, args.baseline, args.run)
         if base["run_id"] == record["run_id"]:
@@ -349,7 +353,9 @@ def drift(args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    from runners.launch import filesystem_flags
+
+    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
     try:
         result = drift(args)
     except (ValueError, OSError) as e:

@@ -102,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
         description="Write the review queue of the latest inference run: the K images the model "
         "was least sure about, as queue.csv, an HTML contact sheet, and image/mask folders that "
         "segscale ingest reads once the masks are corrected.",
-        epilog="Example: segscale review --run out/pred --top 20",
+        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
+        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale review --run out/pred --top 20",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--run", required=True, help="Inference output folder (holds runs.jsonl).")
@@ -126,6 +127,7 @@ def review(args) -> dict:
     from pipelines.infer.inputs import pattern_root
     from pipelines.infer.ledger import find_run, read_runs
     from pipelines.infer.outputs import mask_path
+    from pipelines.model_files import local_model_dir
     from pipelines.monitor.plots import inline_png
     from pipelines.outputs import read_bytes, write_atomically
     from segmodel.predict import predict_images, prepare_image
@@ -146,12 +148,12 @@ def review(args) -> dict:
             "run inference over the image files (--input_pattern) to review them"
         )
     model_dir = args.model_dir or record["model_dir"]
-    metadata = load_metadata(model_dir)
+    metadata = load_metadata(local_model_dir(model_dir))
     num_classes = metadata["num_classes"]
     queue = least_sure(prediction_records(args.run), args.top, num_classes, args.include_skipped)
     out = args.review_dir or FileSystems.join(args.run.rstrip("/"), "review", record["run_id"])
     root = pattern_root(record["input"])
-    model = load_model(model_dir) if queue else None
+    model = load_model(local_model_dir(model_dir)) if queue else None
     norm = metadata["normalization"]
     rows, cells = [], []
     for rank, item in enumerate(queue, 1):
@@ -209,7 +211,9 @@ red where the model was unsure. Correct the masks in <code>masks/</code>, then
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    from runners.launch import filesystem_flags
+
+    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
     try:
         result = review(args)
     except (ValueError, OSError) as e:

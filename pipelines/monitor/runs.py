@@ -16,7 +16,8 @@ def parser() -> argparse.ArgumentParser:
         prog="segscale runs",
         description="List the inference runs recorded in OUTPUT_DIR/runs.jsonl: counts, model, "
         "confidence.",
-        epilog="Example: segscale runs out/pred --last 7",
+        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
+        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale runs out/pred --last 7",
     )
     p.add_argument("output_dir", help="Inference output folder (--output_dir of segscale infer).")
     p.add_argument("--last", type=int, default=0, help="Only the newest N runs (0: all).")
@@ -26,8 +27,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from pipelines.infer.ledger import ledger_path, read_runs, run_line
+    from runners.launch import filesystem_flags
 
-    args = parser().parse_args(argv)
+    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
     try:
         runs = read_runs(args.output_dir)
     except (ValueError, OSError) as e:

@@ -1,0 +1,42 @@
+"""An exported model folder on any Beam filesystem, brought to local disk once per process.
+
+    python -c "from pipelines.model_files import local_model_dir; print(local_model_dir('s3://b/model'))"
+
+TensorFlow's file layer reads local paths and gs:// (s3:// only with tensorflow-io, which we do
+not install), while Beam's filesystems read local, gs://, s3:// (apache-beam[aws]), hdfs:// and
+azfs://. So the pipelines copy `model.keras` and `metadata.json` (a few MB) through Beam and
+hand Keras a local folder: a model on any bucket Beam reaches works.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.outputs import read_bytes
+
+FILES = ("model.keras", "metadata.json")
+_copies: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def local_model_dir(model_dir: str) -> str:
+    """`model_dir` itself when local; else a local copy of its model files (cached)."""
+    if "://" not in model_dir:
+        return model_dir
+    with _lock:
+        if model_dir not in _copies:
+            target = tempfile.mkdtemp(prefix="segscale-model-")
+            for name in FILES:
+                source = FileSystems.join(model_dir.rstrip("/"), name)
+                try:
+                    data = read_bytes(source)
+                except Exception as e:
+                    raise ValueError(f"{source}: cannot read it ({e})") from None
+                with open(os.path.join(target, name), "wb") as f:
+                    f.write(data)
+            _copies[model_dir] = target
+        return _copies[model_dir]
