@@ -57,9 +57,20 @@ def s3_settings(options) -> dict:
     }
 
 
+def is_dry_run(options) -> bool:
+    """--dry_run (Beam's TestOptions): build and translate the job, submit nothing."""
+    from apache_beam.options.pipeline_options import TestOptions
+
+    return bool(options.view_as(TestOptions).dry_run)
+
+
 def execute(options, build, test_pipeline=None) -> None:
     """Builds the graph with `build(pipeline)` and runs it to completion on the runner the
-    options name (Beam's own; a local worker that dies fails the job: runners.watchdog)."""
+    options name (Beam's own; a local worker that dies fails the job: runners.watchdog).
+
+    With --dry_run, Dataflow's runner translates the job without credentials and returns
+    without submitting; its job description is then written to --dataflow_job_file when given
+    (Beam itself writes that file only on a real submission)."""
     if test_pipeline is not None:
         build(test_pipeline)
         test_pipeline.run().wait_until_finish()
@@ -70,6 +81,33 @@ def execute(options, build, test_pipeline=None) -> None:
         beam.Pipeline(runner=local_runner(options), options=options) as p,
     ):
         build(p)
+    if is_dry_run(options):
+        _write_job_description(options, p.result)
+
+
+def _write_job_description(options, result) -> None:
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    path = options.view_as(DebugOptions).dataflow_job_file
+    job = getattr(result, "job", None)  # Dataflow's dry-run result carries the built job
+    if job is None:
+        print("Dry run: the graph was built; this runner translates nothing further.")
+        return
+    import json
+
+    from google.protobuf import json_format
+
+    pipeline = job.proto_pipeline  # the Runner API graph Dataflow would receive
+    if path:
+        description = {
+            "job": json.loads(job.json()),
+            "pipeline": json_format.MessageToDict(pipeline),
+        }
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(description, f)
+    transforms = len(pipeline.components.transforms)
+    where = f"; job and graph in {path}" if path else ""
+    print(f"Dry run: Dataflow job built, not submitted ({transforms} transforms{where}).")
 
 
 # What the local workers need to know: filesystem settings (S3, HDFS, Azure) and their log level.

@@ -373,6 +373,20 @@ def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
     return cfg, state, None, checkpoint
 
 
+# What tf.data reads shards from in TensorFlow 2.21 as installed here: local paths and gs://
+# (hdfs:// with a Hadoop client). s3:// needs tensorflow-io, which has no release for it.
+TENSORFLOW_SCHEMES = ("gs://", "hdfs://")
+
+
+def check_readable_by_tensorflow(data_dir: str) -> None:
+    if "://" in data_dir and not data_dir.startswith(TENSORFLOW_SCHEMES):
+        raise ValueError(
+            f"--data_dir {data_dir}: TensorFlow reads training shards from local folders and "
+            "gs:// (and hdfs://), not this scheme. Copy the dataset folder first, e.g. "
+            f"`aws s3 sync {data_dir} data/` (or any S3 client), then --data_dir data/"
+        )
+
+
 def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), verbose=None) -> dict:
     """Trains (or resumes) a run; returns its final state.json content.
 
@@ -380,6 +394,7 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     the plan and saves it as plan.json. A folder with state.json resumes with its saved config
     (plus `overrides`).
     """
+    check_readable_by_tensorflow(data_dir)
     os.makedirs(workdir, exist_ok=True)
     manifest = load_manifest(data_dir)
     cfg, state, planned, checkpoint = _start_or_resume(

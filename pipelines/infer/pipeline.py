@@ -51,7 +51,7 @@ from pipelines.model_files import local_model_dir
 from pipelines.outputs import check_writable, read_bytes, write_atomically
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
-from runners.launch import cli_main, execute, pipeline_options
+from runners.launch import cli_main, execute, is_dry_run, pipeline_options
 from segmodel.prediction_stats import RunStats, file_kind, image_stats
 
 NAMESPACE = "infer"
@@ -388,7 +388,8 @@ def run(argv=None, test_pipeline=None) -> dict:
         raise ValueError("need 0 <= --tile_overlap < --tile_size")
     metadata = load_metadata(local_model_dir(o.model_dir))
     check_model_is_safe(o.model_dir, o.unsafe_model)
-    check_writable(o.output_dir)
+    if not is_dry_run(options):  # a dry run writes nothing (and may have no credentials)
+        check_writable(o.output_dir)
     metadata = {
         **{k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")},
         "bit_depth": metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
@@ -404,6 +405,8 @@ def run(argv=None, test_pipeline=None) -> dict:
         "tta": o.tta,
     }
     execute(options, lambda p: build_pipeline(p, o, metadata, run), test_pipeline)
+    if is_dry_run(options):
+        return {"dry_run": True}
     summary = json.loads(read_bytes(FileSystems.join(o.output_dir, SUMMARY_NAME)))
     check_counts(summary, o.output_dir)
     # The ledger record last, and only for a run whose counts add up: a crashed or killed run

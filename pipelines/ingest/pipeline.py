@@ -31,7 +31,7 @@ from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.progress import Progress
-from runners.launch import cli_main, execute, pipeline_options, s3_settings
+from runners.launch import cli_main, execute, is_dry_run, pipeline_options, s3_settings
 from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
@@ -495,10 +495,13 @@ def run(argv=None, test_pipeline=None) -> dict:
         IngestConfig.from_options(options.view_as(IngestOptions)),
         s3_settings=tuple(s3_settings(options).items()),
     )
-    check_writable(config.output_dir)
+    if not is_dry_run(options):  # a dry run writes nothing (and may have no credentials)
+        check_writable(config.output_dir)
     start = time.time()
     used = _options_used(options.view_as(IngestOptions))
     execute(options, lambda p: build_pipeline(p, config, used), test_pipeline)
+    if is_dry_run(options):
+        return {"dry_run": True}
     manifest = json.loads(read_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME)))
     print_summary(manifest, config.output_dir, time.time() - start)
     check_outcome(manifest, config)

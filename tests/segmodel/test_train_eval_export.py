@@ -166,3 +166,12 @@ def test_an_export_loads_in_a_fresh_interpreter_the_documented_way(exported_mode
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["3", "3"]
     assert "segmodel.load_model" in (exported_model / "README.md").read_text()
+
+
+def test_training_from_a_scheme_tensorflow_cannot_read_says_what_to_do(tmp_path):
+    from segmodel import train as train_module
+
+    with pytest.raises(ValueError, match="aws s3 sync s3://bucket/data"):
+        train_module.train("s3://bucket/data", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    train_module.check_readable_by_tensorflow("gs://bucket/data")  # TensorFlow reads these

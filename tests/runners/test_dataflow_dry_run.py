@@ -1,0 +1,67 @@
+"""Dataflow, offline: both pipelines are built and translated by Beam's DataflowRunner with
+--dry_run (no credentials, nothing submitted), and the job with its Runner API graph is written
+to --dataflow_job_file. Needs apache-beam[gcp] (the test extra has it)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+DATAFLOW = [
+    "--profile=dataflow",
+    "--project=my-project",
+    "--region=europe-west4",
+    "--temp_location=gs://my-bucket/tmp",
+    "--staging_location=gs://my-bucket/staging",
+    "--dry_run=True",
+]
+
+
+def _dry_run(tmp_path, module, *args):
+    job_file = tmp_path / f"{module.split('.')[-1]}_job.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HOME=str(tmp_path / "home"))
+    for key in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"):
+        env.pop(key, None)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *DATAFLOW, f"--dataflow_job_file={job_file}", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=os.path.join(os.path.dirname(__file__), "..", ".."),  # ./setup.py of the profile
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Dry run: Dataflow job built, not submitted" in done.stdout
+    description = json.loads(job_file.read_text())
+    names = {t["uniqueName"] for t in description["pipeline"]["components"]["transforms"].values()}
+    assert description["job"]["type"] == "JOB_TYPE_BATCH"
+    return names
+
+
+def test_both_pipelines_translate_for_dataflow_without_credentials(tmp_path, exported_model):
+    names = _dry_run(
+        tmp_path,
+        "pipelines.infer",
+        f"--model_dir={exported_model}",
+        "--input_pattern=gs://my-bucket/incoming/**/*.png",
+        "--output_dir=gs://my-bucket/pred",
+    )
+    assert {"Segment/Predict", "Segment/WriteOutputs", "Finalize"} <= names
+    names = _dry_run(
+        tmp_path,
+        "pipelines.ingest",
+        "--images_dir=gs://my-bucket/raw/images",
+        "--masks_dir=gs://my-bucket/raw/masks",
+        "--output_dir=gs://my-bucket/data",
+        "--num_classes=3",
+    )
+    assert {
+        "Ingest/ListFiles",
+        "Ingest/PairEncodeAndWrite",
+        "Ingest/MergeShards",
+        "Finalize",
+    } <= names
