@@ -116,8 +116,11 @@ def _help_parser(command: str):
 def entry_point() -> None:
     """The `segscale` console script."""
     from runners.console import exit_process
+    from runners.stderr_filter import filtered_stderr
 
-    exit_process(main())
+    with filtered_stderr():  # TensorFlow's C++ start-up lines stay off the console
+        code = main()
+    exit_process(code)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import re
 import sys
 import threading
 
+from runners.stderr_filter import filtered_stderr
+
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 _IMPORT_NOISE = ("apitools not found, and bigquery client libraries are not available",)
 
@@ -136,10 +138,14 @@ def run_pipeline(package: str) -> None:
         importlib.import_module(f"{package}.options").help_parser().print_help()
         exit_process(0)
     setup_logging()
-    exit_process(importlib.import_module(f"{package}.pipeline").main())
+    with filtered_stderr():
+        code = importlib.import_module(f"{package}.pipeline").main()
+    exit_process(code)
 
 
 def run_main(main) -> None:
     """`python -m <pipeline>`: console logging, then the pipeline's main(), then exit."""
     setup_logging()
-    exit_process(main())
+    with filtered_stderr():
+        code = main()
+    exit_process(code)

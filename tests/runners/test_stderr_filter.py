@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+CHILD = r"""
+import os, subprocess, sys
+from runners.stderr_filter import filtered_stderr
+with filtered_stderr():
+    os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    os.write(2, b"I0000 00:00:1795670278.988788     619 port.cc:153] oneDNN custom operations are on.\n")
+    os.write(2, b"E0000 00:00:1795670024.032206   31341 util.cc:131] oneDNN supports DT_INT32 only on platforms with AVX-512.\n")
+    print("a real warning", file=sys.stderr, flush=True)
+    # a worker process inherits the filtered descriptor
+    subprocess.run([sys.executable, "-c", "import os; os.write(2, b'I0000 00:00:1.5     7 cpu_feature_guard.cc:227] This TensorFlow binary\\nworker error: disk full\\n')"], check=True)
+    os.write(2, b"no newline at the end")
+print("after", file=sys.stderr)
+"""
+
+
+def test_tensorflow_startup_lines_are_dropped_and_the_rest_kept():
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr.splitlines() == [
+        "a real warning",
+        "worker error: disk full",
+        "no newline at the endafter",
+    ]
+
+
+def test_the_filter_can_be_turned_off():
+    import os
+
+    env = dict(os.environ, SEGSCALE_RAW_STDERR="1")
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, env=env
+    )
+    assert "I0000" in done.stderr and "oneDNN supports" in done.stderr
