@@ -10,7 +10,9 @@ hand Keras a local folder: a model on any bucket Beam reaches works.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 
@@ -30,6 +32,7 @@ def local_model_dir(model_dir: str) -> str:
     with _lock:
         if model_dir not in _copies:
             target = tempfile.mkdtemp(prefix="segscale-model-")
+            atexit.register(shutil.rmtree, target, ignore_errors=True)
             for name in FILES:
                 source = FileSystems.join(model_dir.rstrip("/"), name)
                 try:

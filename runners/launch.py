@@ -75,6 +75,16 @@ def execute(options, build, test_pipeline=None) -> None:
         build(test_pipeline)
         test_pipeline.run().wait_until_finish()
         return
+    if is_dry_run(options) and not _translates_dry_runs(options):
+        # Only Dataflow's runner honours --dry_run; the local ones would run the whole job.
+        p = beam.Pipeline(options=options)
+        build(p)
+        graph = p.to_runner_api()
+        print(
+            f"Dry run: graph built ({len(graph.components.transforms)} transforms), nothing "
+            "run or written (a full translation needs --runner DataflowRunner)."
+        )
+        return
     with (
         console.quiet_worker_stderr(),
         watchdog.watch(),
@@ -83,6 +93,12 @@ def execute(options, build, test_pipeline=None) -> None:
         build(p)
     if is_dry_run(options):
         _write_job_description(options, p.result)
+
+
+def _translates_dry_runs(options) -> bool:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
 def _write_job_description(options, result) -> None:

@@ -6,51 +6,50 @@ TensorFlow 2.21 logs a few lines from C++ when it is imported (oneDNN notes, CPU
 through absl before absl is initialised: straight to file descriptor 2, whatever
 TF_CPP_MIN_LOG_LEVEL says, and once more in every worker process that loads a model. They tell
 a user nothing they can act on. `filtered_stderr()` puts a pipe in front of descriptor 2 for the
-life of a command (worker processes inherit it) and drops exactly those lines; everything else
-(warnings, errors, tracebacks) passes through unchanged. SEGSCALE_RAW_STDERR=1 turns it off.
+life of a command (worker processes inherit it), read by a small filter process, and drops
+exactly those lines; everything else (warnings, errors, tracebacks, also of a crash) passes
+through unchanged. SEGSCALE_RAW_STDERR=1 turns it off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
+import subprocess
 import sys
-import threading
 
-NOISE = re.compile(
+NOISE = (
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|I0000 \d\d:\d\d:\S+ +\d+ \S+:\d+\] "  # absl INFO lines written before initialisation
     rb"|E0000 \S+ +\d+ util\.cc:\d+\] oneDNN supports DT_INT32 only"
     rb"|To enable the following instructions: .* rebuild TensorFlow)"
 )
 
-
-def _pump(read_end: int, target: int) -> None:
-    pending = b""
-    while True:
-        try:
-            chunk = os.read(read_end, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        kept = b"".join(line + b"\n" for line in lines if not NOISE.match(line))
-        if kept:
-            _write(target, kept)
-    if pending and not NOISE.match(pending):
-        _write(target, pending)
-    os.close(read_end)
-
-
-def _write(fd: int, data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    except OSError:
-        pass
+# The filter runs as its own small process: it outlives a command that crashes or aborts, so
+# the last lines (a traceback, a fatal "Check failed") still reach the console. A partial line
+# (no newline yet) is passed on after 0.2 s of silence.
+PUMP = f"""
+import os, re, select
+noise = re.compile({NOISE!r})
+pending = b""
+while True:
+    ready, _, _ = select.select([0], [], [], 0.2 if pending else None)
+    if not ready:
+        if not noise.match(pending):
+            os.write(1, pending)
+        pending = b""
+        continue
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    pending += chunk
+    *lines, pending = pending.split(b"\\n")
+    kept = b"".join(line + b"\\n" for line in lines if not noise.match(line))
+    while kept:
+        kept = kept[os.write(1, kept):]
+if pending and not noise.match(pending):
+    os.write(1, pending)
+"""
 
 
 @contextlib.contextmanager
@@ -66,16 +65,26 @@ def filtered_stderr():
         yield
         return
     read_end, write_end = os.pipe()
+    try:
+        pump = subprocess.Popen(
+            [sys.executable, "-S", "-c", PUMP], stdin=read_end, stdout=original, close_fds=True
+        )
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        os.close(original)
+        yield
+        return
+    os.close(read_end)
     os.dup2(write_end, 2)
     os.close(write_end)
-    thread = threading.Thread(target=_pump, args=(read_end, original), daemon=True)
-    thread.start()
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(original, 2)  # our copy of the pipe's write end is gone with this
-        # Worker processes that outlive the command still hold the pipe: do not wait for them.
-        thread.join(timeout=2)
-        if not thread.is_alive():  # else it still writes there: leave the descriptor open
-            os.close(original)
+        os.dup2(original, 2)  # our end of the pipe is gone with this
+        os.close(original)
+        # The pump ends when every writer is gone; worker processes that outlive the command
+        # still hold the pipe, so do not wait for them.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            pump.wait(timeout=2)

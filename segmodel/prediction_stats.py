@@ -51,7 +51,7 @@ def image_stats(
     confidence = probs.max(-1)
     bins = np.minimum((confidence * CONFIDENCE_BINS).astype(np.int32), CONFIDENCE_BINS - 1)
     histogram = np.bincount(bins.ravel(), minlength=CONFIDENCE_BINS)
-    pixels = model_input.reshape(-1, model_input.shape[-1]).astype(np.float64)
+    pixels = model_input.reshape(-1, model_input.shape[-1])  # no float64 copy of a big image
     return {
         "uncertain_fraction": round(
             float((confidence < uncertain_threshold(num_classes)).mean()), 6
@@ -59,8 +59,8 @@ def image_stats(
         "confidence_histogram": [int(c) for c in histogram],
         "file_channels": int(file_channels),
         "file_bit_depth": int(file_bit_depth),
-        "input_mean": [round(float(v), 5) for v in pixels.mean(0)],
-        "input_std": [round(float(v), 5) for v in pixels.std(0)],
+        "input_mean": [round(float(v), 5) for v in pixels.mean(0, dtype=np.float64)],
+        "input_std": [round(float(v), 5) for v in pixels.std(0, dtype=np.float64)],
     }
 
 

@@ -25,7 +25,10 @@ The checks and their default thresholds (flags change them):
   new_kinds        share of images with a channel count or bit depth the baseline
                    never had                                                         > 0
 class_shift, confidence_drop and intensity_shift must also exceed their sampling noise (three
-standard errors of the difference, from the per-image spread on both sides). How they were chosen:
+standard errors of the difference, from the per-image spread on both sides; for class_shift a
+conservative bound, summed over classes). With fewer than 5 images the class, confidence,
+intensity and contrast checks are reported but not judged; a run with --tta is not judged on
+confidence against a baseline without it (averaging views lowers the top-class probability). How they were chosen:
 docs/monitoring.md (clean nightly batches stay well under them; the
 shifts a person would want to hear about cross them).
 """
@@ -80,6 +83,7 @@ def manifest_baseline(metadata: dict) -> dict:
         # then cancels out), else the labels' frequencies.
         "class_fractions": reference.get("class_fractions") or stats["class_frequencies"],
         "confidence": reference.get("confidence"),
+        "tta": "none",  # the export's reference pass
         "channels_found": sorted(stats.get("channels_found", {str(channels): 1})),
         "bit_depths": sorted(stats.get("bit_depths", {"8": 1})),
         "height": {"min": stats["image_height"]["min"], "max": stats["image_height"]["max"]},
@@ -104,14 +108,15 @@ def run_baseline(record: dict) -> dict:
             f"run {record['run_id']} segmented no images (all skipped or rejected); "
             "choose another baseline"
         )
-    return profile(stats, f"run {record['run_id']}")
+    return profile(stats, f"run {record['run_id']}", record.get("tta"))
 
 
-def profile(stats: dict, name: str) -> dict:
+def profile(stats: dict, name: str, tta: str = "none") -> dict:
     """A run's statistics in the baseline's shape."""
     source = stats["input"]
     return {
         "name": name,
+        "tta": tta or "none",
         "images": stats["images"],
         "class_fractions": stats["class_fractions"],
         "confidence": stats["confidence"],
@@ -152,10 +157,22 @@ def standard_errors(run: dict, baseline: dict, key: str) -> list[float] | None:
     spread = run.get(key)
     if not spread:
         return None
-    base = baseline.get(key) or [0.0] * len(spread)
     n_run = max(run.get("spread_images") or 1, 1)
     n_base = max(baseline.get("spread_images") or 1, 1)
-    return [math.sqrt(s * s / n_run + b * b / n_base) for s, b in zip(spread, base, strict=True)]
+    base = baseline.get(key)
+    # The run's spread as a sample estimate (n - 1), and never below the baseline's: under "no
+    # drift" both sides share one spread, and a night of 1-3 images cannot estimate its own
+    # (one image has none), which would turn ordinary nights into alarms.
+    sample = [s * math.sqrt(n_run / (n_run - 1)) if n_run > 1 else 0.0 for s in spread]
+    if base:
+        run_side = [max(s, b) for s, b in zip(sample, base, strict=True)]
+        return [
+            math.sqrt(r * r / n_run + b * b / n_base) for r, b in zip(run_side, base, strict=True)
+        ]
+    return [s / math.sqrt(n_run) for s in sample]
+
+
+MIN_IMAGES = 5  # below this, the distribution checks report but do not alarm
 
 
 def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
@@ -168,13 +185,19 @@ def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
     limits = {**THRESHOLDS, **(thresholds or {})}
     checks = {}
 
-    def check(name, value, detail, noise=None):
+    too_few = f"only {run['images']} images" if run["images"] < MIN_IMAGES else None
+    run_tta, base_tta = run.get("tta") or "none", baseline.get("tta") or "none"
+    tta_differs = f"run with --tta {run_tta}, baseline {base_tta}" if run_tta != base_tta else None
+
+    def check(name, value, detail, noise=None, not_judged=None):
         over = value is not None and value > limits[name]
+        if not_judged:
+            detail += f" (not judged: {not_judged})"
         checks[name] = {
             "value": None if value is None else round(float(value), 4),
             "threshold": limits[name],
             "noise": None if noise is None else round(float(noise), 4),
-            "drift": bool(over and (noise is None or value > noise)),
+            "drift": bool(not not_judged and over and (noise is None or value > noise)),
             "detail": detail,
         }
 
@@ -185,6 +208,7 @@ def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
         0.5 * sum(abs(a - b) for a, b in zip(p, q, strict=True)),
         "fractions " + _pairs(p, q),
         None if errors is None else 0.5 * NOISE_Z * sum(errors),
+        too_few,
     )
     base_conf = (baseline.get("confidence") or {}).get("mean")
     run_conf = run["confidence"]["mean"]
@@ -196,6 +220,7 @@ def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
         if base_conf is not None
         else "no baseline confidence (export the model again to record one)",
         None if errors is None or base_conf is None else NOISE_Z * errors[0],
+        too_few or tta_differs,  # averaging over views lowers the top-class probability
     )
     shifts = [
         abs(m - bm) / max(bs, 1e-6)
@@ -208,12 +233,18 @@ def compare(run: dict, baseline: dict, thresholds: dict | None = None) -> dict:
         shifts[worst],
         "per channel mean " + _pairs(run["mean"], baseline["mean"]),
         None if errors is None else NOISE_Z * errors[worst] / max(baseline["std"][worst], 1e-6),
+        too_few,
     )
     ratios = [
         max(s / max(bs, 1e-6), bs / max(s, 1e-6))
         for s, bs in zip(run["std"], baseline["std"], strict=True)
     ]
-    check("contrast_change", max(ratios), "per channel std " + _pairs(run["std"], baseline["std"]))
+    check(
+        "contrast_change",
+        max(ratios),
+        "per channel std " + _pairs(run["std"], baseline["std"]),
+        not_judged=too_few,
+    )
     check(
         "size_outside",
         _outside_share(run, baseline),
@@ -296,8 +327,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baseline",
         default="manifest",
-        help="manifest (the training data, from the model's metadata.json), previous (the run "
-        "before), or a run id of the same ledger.",
+        help="manifest (the training data, from the model's metadata.json), previous (the "
+        "newest earlier run that segmented images), or a run id of the same ledger.",
     )
     p.add_argument(
         "--model_dir",
@@ -312,6 +343,29 @@ def parser() -> argparse.ArgumentParser:
     for name, value in THRESHOLDS.items():
         p.add_argument(f"--max_{name}", type=float, default=value, help=EXPLAIN[name] + ".")
     return p
+
+
+def previous_run(runs: list[dict], record: dict, output_dir: str) -> dict:
+    """The newest run before `record` that segmented images (quiet nights have nothing to
+    compare with)."""
+    index = next(i for i, r in enumerate(runs) if r["run_id"] == record["run_id"])
+    for earlier in reversed(runs[:index]):
+        if (earlier.get("stats") or {}).get("images"):
+            return earlier
+    raise ValueError(
+        f"{output_dir}: no run before {record['run_id']} segmented any image; compare with "
+        "the training data instead (--baseline manifest)"
+    )
+
+
+def check_same_model(metadata: dict, record: dict, model_dir: str) -> None:
+    """The baseline must be the training data of the model that made the run."""
+    if metadata["model_version"] != record.get("model_version"):
+        raise ValueError(
+            f"run {record['run_id']} used model {record.get('model_version')}, but {model_dir} "
+            f"holds model {metadata['model_version']} (replaced since?); pass --model_dir with "
+            "the export the run used"
+        )
 
 
 def drift(args) -> dict:
@@ -335,16 +389,19 @@ def drift(args) -> dict:
             "nothing to compare",
         }
     if args.baseline == "manifest":
-        baseline = manifest_baseline(
-            load_metadata(local_model_dir(args.model_dir or record["model_dir"]))
-        )
+        model_dir = args.model_dir or record["model_dir"]
+        metadata = load_metadata(local_model_dir(model_dir))
+        check_same_model(metadata, record, model_dir)
+        baseline = manifest_baseline(metadata)
+    elif args.baseline == "previous":
+        baseline = run_baseline(previous_run(runs, record, args.run))
     else:
         base = find_run(runs, args.baseline, args.run)
         if base["run_id"] == record["run_id"]:
             raise ValueError(f"--baseline {args.baseline} is the run itself")
         baseline = run_baseline(base)
     thresholds = {name: getattr(args, f"max_{name}") for name in THRESHOLDS}
-    run = profile(record["stats"], f"run {record['run_id']}")
+    run = profile(record["stats"], f"run {record['run_id']}", record.get("tta"))
     result = report(record, baseline, compare(run, baseline, thresholds))
     out = args.report_dir or FileSystems.join(args.run.rstrip("/"), "drift", record["run_id"])
     write_report(out, result, run, baseline, record.get("class_names"))

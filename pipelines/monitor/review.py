@@ -126,8 +126,9 @@ def review(args) -> dict:
     from pipelines.image_io import read_image
     from pipelines.infer.inputs import pattern_root
     from pipelines.infer.ledger import find_run, read_runs
-    from pipelines.infer.outputs import mask_path
+    from pipelines.infer.outputs import mask_path, safe_relative
     from pipelines.model_files import local_model_dir
+    from pipelines.monitor.drift import check_same_model
     from pipelines.monitor.plots import inline_png
     from pipelines.outputs import read_bytes, write_atomically
     from segmodel.predict import predict_images, prepare_image
@@ -149,19 +150,35 @@ def review(args) -> dict:
         )
     model_dir = args.model_dir or record["model_dir"]
     metadata = load_metadata(local_model_dir(model_dir))
+    check_same_model(metadata, record, model_dir)
     num_classes = metadata["num_classes"]
-    queue = least_sure(prediction_records(args.run), args.top, num_classes, args.include_skipped)
+    records = (
+        r for r in prediction_records(args.run) if safe_relative(r["path"], "") == r["path"]
+    )  # a record whose path would leave the folders (edited by hand?) is not queued
+    queue = least_sure(records, args.top, num_classes, args.include_skipped)
     out = args.review_dir or FileSystems.join(args.run.rstrip("/"), "review", record["run_id"])
     root = pattern_root(record["input"])
     model = load_model(local_model_dir(model_dir)) if queue else None
     norm = metadata["normalization"]
     rows, cells = [], []
-    for rank, item in enumerate(queue, 1):
+    used_masks, kept = set(), 0
+    for item in queue:
         relative = item["path"]
+        if mask_name(relative) in used_masks:  # a.jpg and a.tif: ingest could pair only one
+            continue
+        used_masks.add(mask_name(relative))
+        rank = len(rows) + 1
         image_bytes = read_bytes(root + relative)
         mask_bytes = read_bytes(mask_path(args.run, relative))
-        write_atomically(FileSystems.join(out, "images", relative), image_bytes)
-        write_atomically(FileSystems.join(out, "masks", mask_name(relative)), mask_bytes)
+        # Never over a file already there: a person may be correcting that mask.
+        for target, data in (
+            (FileSystems.join(out, "images", relative), image_bytes),
+            (FileSystems.join(out, "masks", mask_name(relative)), mask_bytes),
+        ):
+            if FileSystems.exists(target):
+                kept += 1
+            else:
+                write_atomically(target, data)
         decoded = read_image(image_bytes).array
         model_input = prepare_image(
             decoded, metadata["channels"], norm["mean"], norm["std"], metadata.get("bit_depth", 8)
@@ -207,7 +224,7 @@ red where the model was unsure. Correct the masks in <code>masks/</code>, then
 <table><tr><th>#</th><th>image</th><th>image</th><th>prediction</th><th>uncertainty</th></tr>
 {"".join(cells)}</table></body></html>"""
     write_atomically(FileSystems.join(out, "index.html"), page.encode("utf-8"))
-    return {"review_dir": out, "queued": rows, "run_id": record["run_id"]}
+    return {"review_dir": out, "queued": rows, "run_id": record["run_id"], "kept": kept}
 
 
 def main(argv=None) -> int:
@@ -228,6 +245,8 @@ def main(argv=None) -> int:
         f"Queued {len(result['queued'])} images of run {result['run_id']} in "
         f"{result['review_dir']} (queue.csv, index.html, images/, masks/)"
     )
+    if result["kept"]:
+        print(f"  kept {result['kept']} files already there (corrections are never overwritten)")
     return 0
 
 

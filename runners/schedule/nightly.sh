@@ -9,21 +9,30 @@
 # the quiet and the drift case: a drifting night is exactly when a person should look.
 # SEGSCALE: the segscale command (default: the one next to this checkout's .venv, else PATH).
 # REVIEW_TOP: how many images to queue (default 20). DRIFT_FLAGS: extra flags for the drift
-# check, e.g. "--baseline previous --max_class_shift 0.2".
+# check, e.g. "--baseline previous --max_class_shift 0.2". FS_FLAGS: storage flags every step
+# needs for a bucket, e.g. "--s3_endpoint_url https://minio:9000 --s3_access_key_id ...".
+# One night at a time: a night that is still running makes the next one exit 75 (flock).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 segscale="${SEGSCALE:-$here/.venv/bin/segscale}"
 [ -x "$segscale" ] || segscale="segscale"
 : "${MODEL_DIR:?set MODEL_DIR}" "${INPUT_PATTERN:?set INPUT_PATTERN}" "${OUTPUT_DIR:?set OUTPUT_DIR}"
 
+if command -v flock > /dev/null; then
+  exec 9> "${LOCK_FILE:-${TMPDIR:-/tmp}/segscale-nightly.lock}"
+  flock -n 9 || { echo "segscale nightly: the previous night is still running" >&2; exit 75; }
+fi
+# shellcheck disable=SC2086  # FS_FLAGS and DRIFT_FLAGS are lists of flags
 "$segscale" infer --model_dir "$MODEL_DIR" --input_pattern "$INPUT_PATTERN" \
-    --output_dir "$OUTPUT_DIR" --skip_existing "$@" || exit $?
-"$segscale" runs "$OUTPUT_DIR" --last 1 || exit $?
-# shellcheck disable=SC2086  # DRIFT_FLAGS is a list of flags
-"$segscale" drift --run "$OUTPUT_DIR" ${DRIFT_FLAGS:-}
+    --output_dir "$OUTPUT_DIR" --skip_existing ${FS_FLAGS:-} "$@" || exit $?
+# shellcheck disable=SC2086
+"$segscale" runs "$OUTPUT_DIR" --last 1 ${FS_FLAGS:-} || exit $?
+# shellcheck disable=SC2086
+"$segscale" drift --run "$OUTPUT_DIR" ${FS_FLAGS:-} ${DRIFT_FLAGS:-}
 drift_status=$?
 if [ "$drift_status" -ne 0 ] && [ "$drift_status" -ne 3 ]; then
   exit "$drift_status"
 fi
-"$segscale" review --run "$OUTPUT_DIR" --top "${REVIEW_TOP:-20}" || exit $?
+# shellcheck disable=SC2086
+"$segscale" review --run "$OUTPUT_DIR" --top "${REVIEW_TOP:-20}" ${FS_FLAGS:-} || exit $?
 exit "$drift_status"

@@ -276,6 +276,14 @@ def test_three_scheduled_nights_ledger_drift_and_review(tmp_path, exported_model
     )
     assert summary["counts"]["accepted"] == 5, summary
 
+    # A person corrects a mask; the queue written again (a retried task) keeps the correction.
+    corrected = queue_dir / rows[0]["review_mask"]
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(corrected)
+    before = corrected.read_bytes()
+    assert review.main(["--run", str(out), "--top", "5"]) == 0
+    assert corrected.read_bytes() == before
+    assert "kept 10 files already there" in capsys.readouterr().out
+
 
 @pytest.mark.slow
 def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exported_model):
@@ -323,3 +331,71 @@ def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exporte
         assert (
             len(list(csv.DictReader((out / "review" / record["run_id"] / "queue.csv").open()))) == 3
         )
+
+
+def _stats_of(rng, count, k=3, brightness=0.0):
+    """RunStats summary of `count` images drawn from one distribution (class mix, confidence,
+    intensity), for false-alarm checks without a model."""
+    stats = RunStats()
+    for _ in range(count):
+        fractions = rng.dirichlet([8.0, 3.0, 1.0][:k])
+        h = w = 32
+        probs = np.full((h, w, k), 0.02, np.float32)
+        probs[..., 0] = rng.uniform(0.85, 0.99)
+        x = rng.normal(brightness + rng.normal(0, 0.3), 1.0, (h, w, 1)).astype(np.float32)
+        stats.add(
+            {
+                "height": h,
+                "width": w,
+                "class_fractions": list(fractions),
+                "mean_confidence": float(probs[..., 0].mean()),
+                "skipped": False,
+                **image_stats(probs, x, 1, 8),
+            }
+        )
+    return stats.summary()
+
+
+@pytest.mark.parametrize("min_images", [drift.MIN_IMAGES, 1])
+def test_small_nights_of_ordinary_images_do_not_alarm(min_images, monkeypatch):
+    """Nights of 1-8 images from the baseline's own distribution stay quiet, also with every
+    check judged (min_images 1): the noise margin uses the baseline's spread where a night is
+    too small to estimate its own (without that, 15 of these 100 nights alarmed). A real shift
+    on 8 images still alarms."""
+    monkeypatch.setattr(drift, "MIN_IMAGES", min_images)
+    rng = np.random.default_rng(7)
+    baseline = drift.profile(_stats_of(rng, 64), "reference")
+    alarms = 0
+    for count in (1, 2, 3, 5, 8) * 20:
+        night = drift.profile(_stats_of(rng, count), "night")
+        alarms += any(c["drift"] for c in drift.compare(night, baseline).values())
+    assert alarms <= 2, alarms  # of 100 nights
+    darker = drift.profile(_stats_of(rng, 8, brightness=-1.5), "night")
+    assert drift.compare(darker, baseline)["intensity_shift"]["drift"]
+
+
+def test_confidence_is_not_judged_across_tta_modes_and_few_images_are_reported_only():
+    rng = np.random.default_rng(3)
+    baseline = drift.profile(_stats_of(rng, 64), "reference")
+    night = drift.profile(_stats_of(rng, 12), "night", tta="d4")
+    night["confidence"] = {**night["confidence"], "mean": 0.5}  # far below the baseline
+    checks = drift.compare(night, baseline)
+    assert not checks["confidence_drop"]["drift"]
+    assert "not judged: run with --tta d4" in checks["confidence_drop"]["detail"]
+    tiny = drift.profile(_stats_of(rng, 2, brightness=-3.0), "night")
+    checks = drift.compare(tiny, baseline)
+    assert checks["intensity_shift"]["value"] > 2 and not checks["intensity_shift"]["drift"]
+    assert "only 2 images" in checks["intensity_shift"]["detail"]
+
+
+def test_previous_baseline_skips_quiet_nights_and_the_model_must_match():
+    runs_ = [
+        {"run_id": "a", "stats": {"images": 4}},
+        {"run_id": "b", "stats": {"images": 0}},
+        {"run_id": "c", "stats": {"images": 3}},
+    ]
+    assert drift.previous_run(runs_, runs_[2], "out")["run_id"] == "a"
+    with pytest.raises(ValueError, match="no run before a segmented"):
+        drift.previous_run(runs_, runs_[0], "out")
+    with pytest.raises(ValueError, match="used model v1, but m holds model v2"):
+        drift.check_same_model({"model_version": "v2"}, {"run_id": "c", "model_version": "v1"}, "m")

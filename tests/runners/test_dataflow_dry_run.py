@@ -65,3 +65,26 @@ def test_both_pipelines_translate_for_dataflow_without_credentials(tmp_path, exp
         "Ingest/MergeShards",
         "Finalize",
     } <= names
+
+
+def test_a_dry_run_on_the_local_runner_builds_the_graph_and_writes_nothing(
+    tmp_path, exported_model
+):
+    from pipelines import infer
+
+    images = tmp_path / "in"
+    images.mkdir()
+    from builders import encode, random_pair
+
+    (images / "a.png").write_bytes(encode(random_pair(0)[0]))
+    result = infer.run(
+        [
+            f"--model_dir={exported_model}",
+            f"--input_pattern={images}/*.png",
+            f"--output_dir={tmp_path / 'out'}",
+            "--profile=inprocess",
+            "--dry_run=True",
+        ]
+    )
+    assert result == {"dry_run": True}
+    assert not (tmp_path / "out").exists()

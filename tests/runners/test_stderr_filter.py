@@ -35,3 +35,33 @@ def test_the_filter_can_be_turned_off():
         [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, env=env
     )
     assert "I0000" in done.stderr and "oneDNN supports" in done.stderr
+
+
+def test_the_last_lines_of_a_crashing_command_still_reach_the_console():
+    crash = (
+        "import os\n"
+        "from runners.stderr_filter import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    os.write(2, b'I0000 00:00:1.5     7 port.cc:153] oneDNN custom operations\\n')\n"
+        "    os.write(2, b'F0000 Check failed: the last words\\n')\n"
+        "    os.abort()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["F0000 Check failed: the last words"]
+
+
+def test_a_partial_line_is_passed_on_without_waiting_for_its_newline():
+    prompt = (
+        "import os, time\n"
+        "from runners.stderr_filter import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    os.write(2, b'progress 50%')\n"
+        "    time.sleep(1.0)\n"
+        "    print('checkpoint', flush=True)\n"
+        "    time.sleep(0.3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prompt], capture_output=True, text=True, timeout=60
+    )
+    assert done.stderr == "progress 50%" and done.stdout == "checkpoint\n"
