@@ -55,9 +55,21 @@ def read_runs(output_dir: str) -> list[dict]:
 
 
 def append_run(output_dir: str, record: dict) -> None:
-    runs = [r for r in read_runs(output_dir) if r.get("run_id") != record["run_id"]]
-    lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in [*runs, record]]
-    write_atomically(ledger_path(output_dir), ("\n".join(lines) + "\n").encode("utf-8"))
+    """Appends `record` (replacing one with the same run id). Lines that are not JSON (a hand
+    edit gone wrong) are kept as they are: a damaged ledger never fails an inference run."""
+    path = ledger_path(output_dir)
+    kept = []
+    if FileSystems.exists(path):
+        for line in read_bytes(path).decode("utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line).get("run_id") == record["run_id"]:
+                    continue
+            except (ValueError, AttributeError):
+                pass
+            if line.strip():
+                kept.append(line)
+    kept.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    write_atomically(path, ("\n".join(kept) + "\n").encode("utf-8"))
 
 
 def find_run(runs: list[dict], which: str | None, output_dir: str) -> dict:

@@ -131,6 +131,14 @@ def test_ledger_appends_replaces_same_run_and_survives_a_failed_write(tmp_path, 
     assert ledger.find_run(ledger.read_runs(str(tmp_path)), "previous", "x")["run_id"] == "a"
     with pytest.raises(ValueError, match="no run with id 'zz'"):
         ledger.find_run(ledger.read_runs(str(tmp_path)), "zz", str(tmp_path))
+    monkeypatch.undo()
+    with (tmp_path / "runs.jsonl").open("a") as f:
+        f.write("{not json\n")  # a hand edit gone wrong: appending still works, keeps the line
+    ledger.append_run(str(tmp_path), {"run_id": "d", "inputs": 5})
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert lines[2] == "{not json" and json.loads(lines[3])["run_id"] == "d"
+    with pytest.raises(ValueError, match="line 3: not a JSON record"):
+        ledger.read_runs(str(tmp_path))
 
 
 def test_drift_checks_on_hand_made_profiles():
