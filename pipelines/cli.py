@@ -80,6 +80,11 @@ def usage() -> str:
     ]
     for name, (_, summary, example) in COMMANDS.items():
         lines += [f"  {name:<9} {summary}", f"            e.g. {example}"]
+    lines += [
+        "",
+        "Any command takes --verbose: every log line (Beam's workers, TensorFlow's C++ start-up)",
+        "instead of only ours.",
+    ]
     return "\n".join(lines)
 
 
@@ -98,6 +103,7 @@ def main(argv=None) -> int:
     if wants_help(rest):  # from light parsers: no TensorFlow or Beam import for --help
         _help_parser(command).print_help()
         return 0
+    rest = console.take_verbose(rest)
     console.setup_logging()  # before the command's module imports Beam (import-time warnings)
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)
@@ -115,9 +121,10 @@ def _help_parser(command: str):
 
 def entry_point() -> None:
     """The `segscale` console script."""
-    from runners.console import exit_process
+    from runners.console import exit_process, take_verbose
     from runners.stderr_filter import filtered_stderr
 
+    sys.argv[1:] = take_verbose(sys.argv[1:])  # before the filter starts: --verbose shows all
     with filtered_stderr():  # TensorFlow's C++ start-up lines stay off the console
         code = main()
     exit_process(code)

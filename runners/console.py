@@ -13,14 +13,13 @@ message and trace, at INFO and below not at all (the SDK harness's start-up line
 from __future__ import annotations
 
 import ast
-import contextlib
 import gc
 import logging
 import os
 import re
 import sys
-import threading
 
+from runners.stderr_filter import HARMLESS as _HARMLESS
 from runners.stderr_filter import filtered_stderr
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -53,6 +52,17 @@ def _readable_worker_record(record: logging.LogRecord) -> bool:
     return True
 
 
+def take_verbose(argv: list[str]) -> list[str]:
+    """Removes --verbose (any command) from `argv`; when it was there, every line reaches the
+    console: INFO logging, and nothing filtered from descriptor 2 (runners/stderr_filter.py)."""
+    if "--verbose" not in argv:
+        return argv
+    os.environ["SEGSCALE_RAW_STDERR"] = "1"
+    os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    setup_logging(logging.INFO)
+    return [a for a in argv if a != "--verbose"]
+
+
 def setup_logging(level: int = logging.WARNING) -> None:
     """Gives the root logger one console handler (unless it has one already)."""
     root = logging.getLogger()
@@ -64,56 +74,6 @@ def setup_logging(level: int = logging.WARNING) -> None:
     handler.addFilter(_readable_worker_record)
     root.addHandler(handler)
     root.setLevel(level)
-
-
-_WORKER_CHATTER = (b"INFO:", b"DEBUG:")  # logging.basicConfig's format, as Beam's workers use it
-# Warnings every local run prints that tell a local user nothing: harness start-up, Beam's
-# optional Google Cloud imports, WriteToText replacing its own files of a rerun.
-_HARMLESS = (
-    "apitools not found, and bigquery client libraries are not available",
-    "No semi_persistent_directory found",
-    "No session file found",
-    "Resource module is not available for current platform",
-    "No shards found to finalize",
-)
-
-
-@contextlib.contextmanager
-def quiet_worker_stderr():
-    """While the body runs, lines that child processes (Beam's local SDK workers) write to the
-    inherited stderr at INFO or DEBUG ("INFO:apache_beam...": the harness's start-up lines,
-    logged before it reads the pipeline's log level) are dropped; everything else passes.
-
-    Beam starts its local workers with our stderr and no hook to change that, so we give the
-    process a filtered stderr for the run: fd 2 becomes a pipe that a thread copies to the real
-    stderr, line by line. Only where fd 2 is a real descriptor (not under a test's capture).
-    """
-    try:
-        sys.stderr.flush()
-        real = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def copy():
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                text = line.decode("utf-8", "replace")
-                if not line.startswith(_WORKER_CHATTER) and not any(h in text for h in _HARMLESS):
-                    os.write(real, line)
-
-    thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(real, 2)  # our end of the pipe closes; workers that outlive the run keep theirs
-        thread.join(timeout=5)
-        os.close(real)
 
 
 def exit_process(code: int):
@@ -137,6 +97,7 @@ def run_pipeline(package: str) -> None:
     if wants_help(sys.argv[1:]):
         importlib.import_module(f"{package}.options").help_parser().print_help()
         exit_process(0)
+    sys.argv[1:] = take_verbose(sys.argv[1:])
     setup_logging()
     with filtered_stderr():
         code = importlib.import_module(f"{package}.pipeline").main()
@@ -145,6 +106,7 @@ def run_pipeline(package: str) -> None:
 
 def run_main(main) -> None:
     """`python -m <pipeline>`: console logging, then the pipeline's main(), then exit."""
+    sys.argv[1:] = take_verbose(sys.argv[1:])
     setup_logging()
     with filtered_stderr():
         code = main()

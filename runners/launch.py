@@ -11,6 +11,7 @@ import sys
 import apache_beam as beam
 
 from runners import console, watchdog
+from runners.stderr_filter import filtered_stderr
 
 
 def pipeline_options(argv: list[str]):
@@ -86,7 +87,7 @@ def execute(options, build, test_pipeline=None) -> None:
         )
         return
     with (
-        console.quiet_worker_stderr(),
+        filtered_stderr(),
         watchdog.watch(),
         beam.Pipeline(runner=local_runner(options), options=options) as p,
     ):

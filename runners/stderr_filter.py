@@ -7,22 +7,39 @@ through absl before absl is initialised: straight to file descriptor 2, whatever
 TF_CPP_MIN_LOG_LEVEL says, and once more in every worker process that loads a model. They tell
 a user nothing they can act on. `filtered_stderr()` puts a pipe in front of descriptor 2 for the
 life of a command (worker processes inherit it), read by a small filter process, and drops
-exactly those lines; everything else (warnings, errors, tracebacks, also of a crash) passes
-through unchanged. SEGSCALE_RAW_STDERR=1 turns it off.
+exactly those lines, plus the start-up INFO lines of Beam's local SDK workers (which Beam starts
+with our stderr and no hook to change it) and a few warnings every local run prints that say
+nothing to a user; everything else (warnings, errors, tracebacks, also of a crash) passes
+through unchanged. SEGSCALE_RAW_STDERR=1 (or --verbose) turns it off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
+import threading
 
+# Warnings every local run prints that tell a local user nothing: harness start-up, Beam's
+# optional Google Cloud imports, WriteToText replacing its own files of a rerun.
+HARMLESS = (
+    "apitools not found, and bigquery client libraries are not available",
+    "No semi_persistent_directory found",
+    "No session file found",
+    "Resource module is not available for current platform",
+    "No shards found to finalize",
+)
 NOISE = (
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|I0000 \d\d:\d\d:\S+ +\d+ \S+:\d+\] "  # absl INFO lines written before initialisation
     rb"|E0000 \S+ +\d+ util\.cc:\d+\] oneDNN supports DT_INT32 only"
-    rb"|To enable the following instructions: .* rebuild TensorFlow)"
+    rb"|To enable the following instructions: .* rebuild TensorFlow"
+    # Beam's local SDK workers log their start-up at INFO in logging.basicConfig's format
+    # ("INFO:apache_beam...") before they read the pipeline's log level.
+    rb"|(INFO|DEBUG):"
+    rb"|.*(" + b"|".join(re.escape(h.encode()) for h in HARMLESS) + rb"))"
 )
 
 # The filter runs as its own small process: it outlives a command that crashes or aborts, so
@@ -52,12 +69,30 @@ if pending and not noise.match(pending):
 """
 
 
+_active = threading.local()
+
+
 @contextlib.contextmanager
 def filtered_stderr():
-    """Descriptor 2 goes through the filter inside the block, then back to where it was."""
-    if os.environ.get("SEGSCALE_RAW_STDERR") or not hasattr(os, "pipe"):
+    """Descriptor 2 goes through the filter inside the block, then back to where it was.
+    Nested blocks (a command around a pipeline run) share the outer filter."""
+    if (
+        os.environ.get("SEGSCALE_RAW_STDERR")
+        or not hasattr(os, "pipe")
+        or getattr(_active, "on", False)
+    ):
         yield
         return
+    _active.on = True
+    try:
+        with _filter():
+            yield
+    finally:
+        _active.on = False
+
+
+@contextlib.contextmanager
+def _filter():
     try:
         sys.stderr.flush()
         original = os.dup(2)

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -65,3 +66,24 @@ def test_a_partial_line_is_passed_on_without_waiting_for_its_newline():
         [sys.executable, "-c", prompt], capture_output=True, text=True, timeout=60
     )
     assert done.stderr == "progress 50%" and done.stdout == "checkpoint\n"
+
+
+def test_verbose_turns_the_filter_off_and_logs_info(monkeypatch):
+    import logging
+
+    from runners import console
+
+    monkeypatch.delenv("SEGSCALE_RAW_STDERR", raising=False)  # both restored after the test
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    assert console.take_verbose(["--a=1"]) == ["--a=1"]
+    assert "SEGSCALE_RAW_STDERR" not in os.environ
+    root = logging.getLogger()
+    level = root.level
+    try:
+        assert console.take_verbose(["--a=1", "--verbose"]) == ["--a=1"]
+        assert os.environ["SEGSCALE_RAW_STDERR"] == "1"
+    finally:
+        root.setLevel(level)
+    child = "import os\nfrom runners.stderr_filter import filtered_stderr\nwith filtered_stderr():\n    os.write(2, b'INFO:apache_beam: worker start-up\\n')\n"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert "worker start-up" in done.stderr  # SEGSCALE_RAW_STDERR reached the child: unfiltered
