@@ -9,7 +9,8 @@ reason, and the statistics of the images segmented in the run (`segmodel.predict
 fractions, confidence histogram, uncertain pixels, channels, bit depths, sizes, intensity).
 
 Appending is atomic: the whole file is rewritten to a temporary sibling and renamed over the
-old one, so a reader (or a crash) sees the ledger before or after the append, never half a line.
+old one, so a reader (or a crash) sees the ledger before or after the append, never half a line
+(on local disks also fsynced, so a power cut cannot leave it empty).
 The record is appended by the launcher after the pipeline finished and its counts added up: a
 killed run leaves no record, and its rerun adds one. A record whose run id is already there
 replaces it (a retried append never duplicates). One run at a time per output folder: two
@@ -18,7 +19,9 @@ runs finishing at the same moment could each rewrite the file without the other'
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 import uuid
 
@@ -69,7 +72,28 @@ def append_run(output_dir: str, record: dict) -> None:
             if line.strip():
                 kept.append(line)
     kept.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-    write_atomically(path, ("\n".join(kept) + "\n").encode("utf-8"))
+    data = ("\n".join(kept) + "\n").encode("utf-8")
+    if "://" in path:
+        write_atomically(path, data)  # object stores: an object appears whole
+        return
+    # Local disk: also durable, so a power cut right after a run cannot leave an empty ledger.
+    temp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(temp)
+        raise OSError(f"could not write {path}: {e}") from e
+    with contextlib.suppress(OSError):  # the rename itself, where the platform allows
+        directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def find_run(runs: list[dict], which: str | None, output_dir: str) -> dict:

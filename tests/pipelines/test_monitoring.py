@@ -121,9 +121,7 @@ def test_ledger_appends_replaces_same_run_and_survives_a_failed_write(tmp_path, 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    from apache_beam.io.filesystems import FileSystems
-
-    monkeypatch.setattr(FileSystems, "rename", crash)
+    monkeypatch.setattr(ledger.os, "replace", crash)  # the rename of a local append fails
     with pytest.raises(OSError, match="runs.jsonl"):
         ledger.append_run(str(tmp_path), {"run_id": "c", "inputs": 4})
     assert (tmp_path / "runs.jsonl").read_bytes() == before
