@@ -163,8 +163,10 @@ def table(name: str, nights: dict) -> None:
         print(f"{check:<16} {worst:>8.3f} ±{noise:<6.3f} " + " ".join(cells))
     alarms = sum(c["drift"] for c in clean.values())
     caught = sum(nights[s]["drift"] for s in SHIFTS)
-    print(f"clean nights with an alarm: {alarms}/{len(clean)} (baseline: 0); "
-          f"shifted nights caught: {caught}/{len(SHIFTS)}")  # fmt: skip
+    print(
+        f"clean nights with an alarm: {alarms}/{len(clean)} (baseline: 0); "
+        f"shifted nights caught: {caught}/{len(SHIFTS)}"
+    )
 
 
 def main(argv=None) -> int:

@@ -213,10 +213,14 @@ def main(argv=None) -> int:
         f"{report}/inference_samples.png",
     )
     review_rows = [
-        (row["image"], np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_image"]))), None,
-         np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_mask"]))))
+        (
+            row["image"],
+            np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_image"]))),
+            None,
+            np.asarray(Image.open(os.path.join(monitoring["review_dir"], row["review_mask"]))),
+        )
         for row in monitoring["queued"][:4]
-    ]  # fmt: skip
+    ]
     if review_rows:
         overlay_grid(review_rows, 2, 255, f"{report}/review_queue.png")
     counts = manifest["counts"]

@@ -262,6 +262,7 @@ def finalize(
         "input_kind": run["input_kind"],
         "output_dir": output_dir,
         "tta": run["tta"],
+        "tiling": run["tiling"],
         "class_names": metadata.get("class_names"),
         "inputs": inputs,
         "predictions": predictions,  # made now, or skipped (already made by this model)
@@ -403,6 +404,7 @@ def run(argv=None, test_pipeline=None) -> dict:
         "input": o.input_pattern or o.input_tfrecords,
         "input_kind": "files" if o.input_pattern else "tfrecords",
         "tta": o.tta,
+        "tiling": {"tile_size": o.tile_size, "tile_overlap": o.tile_overlap},
     }
     execute(options, lambda p: build_pipeline(p, o, metadata, run), test_pipeline)
     if is_dry_run(options):

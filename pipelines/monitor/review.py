@@ -183,10 +183,10 @@ def review(args) -> dict:
         model_input = prepare_image(
             decoded, metadata["channels"], norm["mean"], norm["std"], metadata.get("bit_depth", 8)
         )
+        tiling = record.get("tiling") or {"tile_size": 512, "tile_overlap": 64}  # as the run
         (probs,) = predict_images(
-            model, [model_input], tile_size=512, tile_overlap=64, batch_size=4,
-            tta=record.get("tta") or "none",
-        )  # fmt: skip
+            model, [model_input], **tiling, batch_size=4, tta=record.get("tta") or "none"
+        )
         pictures = thumbnails(image_bytes, mask_bytes, probs, num_classes)
         rows.append(
             {
@@ -203,9 +203,12 @@ def review(args) -> dict:
             f"<tr><td>{rank}</td><td>{html.escape(relative)}<br>uncertain "
             f"{rows[-1]['score_uncertain_fraction']:.1%}, confidence "
             f"{item['mean_confidence']:.3f}</td>"
-            + "".join(f"<td>{inline_png(p, t)}</td>" for p, t in zip(pictures, ("image", "overlay", "heat"), strict=True))
+            + "".join(
+                f"<td>{inline_png(p, t)}</td>"
+                for p, t in zip(pictures, ("image", "overlay", "heat"), strict=True)
+            )
             + "</tr>"
-        )  # fmt: skip
+        )
     text = io.StringIO()
     fields = list(rows[0]) if rows else ["rank", "image", "score_uncertain_fraction"]
     writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
