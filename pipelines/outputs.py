@@ -2,9 +2,11 @@
 
     python -m pipelines.ingest ...   # manifest.json is written through here
 
-A reader sees the old file or the new one, never half of one: write a temporary sibling, then
-rename it over the target (atomic on POSIX; copy-then-delete on object stores, where an object
-appears whole anyway).
+A reader sees the old file or the new one, never half of one. On local (and other) filesystems:
+write a temporary sibling, then rename it over the target (atomic on POSIX). On S3 and GCS an
+object appears whole or not at all (a multipart or resumable upload that does not complete
+leaves no object), so it is written under its final name directly: a rename there is a copy plus
+a delete, twice the bytes for every mask of a bulk run.
 """
 
 from __future__ import annotations
@@ -15,8 +17,17 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+OBJECT_STORES = ("s3://", "gs://")
+
 
 def write_atomically(path: str, data: bytes) -> None:
+    if path.startswith(OBJECT_STORES) and data:  # (Beam's S3 writer cannot write b"")
+        try:
+            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                f.write(data)
+        except Exception as e:
+            raise OSError(f"could not write {path}: {e}") from e
+        return
     directory, name = FileSystems.split(path)
     temp = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     try:

@@ -170,6 +170,7 @@ def test_ingest_and_inference_on_a_bucket_match_local_runs(tmp_path, s3, exporte
         for line in p.read_text().splitlines()
     ]
     assert predictions(remote_rows) == predictions(local_rows)
+    assert not [k for k in keys if k.endswith(".tmp")]  # objects written whole, no leftovers
     (ledger,) = [json.loads(line) for line in _read(client, "pred/runs.jsonl").splitlines()]
     assert ledger["segmented"] == 15 and ledger["rejects"] == 1
 
