@@ -2,8 +2,9 @@
 
     python -m pipelines.ingest ...   # manifest.json is written through here
 
-A reader sees the old file or the new one, never half of one. On local (and other) filesystems:
-write a temporary sibling, then rename it over the target (atomic on POSIX). On S3 and GCS an
+A reader sees the old file or the new one, never half of one. On local disk (plain file calls,
+no Beam filesystem lookup) and other filesystems: write a temporary sibling, then rename it over
+the target (atomic on POSIX). On S3 and GCS an
 object appears whole or not at all (a multipart or resumable upload that does not complete
 leaves no object), so it is written under its final name directly: a rename there is a copy plus
 a delete, twice the bytes for every mask of a bulk run.
@@ -11,6 +12,7 @@ a delete, twice the bytes for every mask of a bulk run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -20,7 +22,12 @@ from apache_beam.io.filesystems import FileSystems
 OBJECT_STORES = ("s3://", "gs://")
 
 
-def write_atomically(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes, durable: bool = False) -> None:
+    """`data` to `path`, whole or not at all. `durable`: on local disk also fsync the file and
+    its folder, so a power cut right after cannot leave it empty (the run ledger)."""
+    if "://" not in path:
+        _write_local(path, data, durable)
+        return
     if path.startswith(OBJECT_STORES) and data:  # (Beam's S3 writer cannot write b"")
         try:
             with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -38,6 +45,30 @@ def write_atomically(path: str, data: bytes) -> None:
         if FileSystems.exists(temp):
             FileSystems.delete([temp])
         raise OSError(f"could not write {path}: {e}") from e
+
+
+def _write_local(path: str, data: bytes, durable: bool) -> None:
+    directory, name = os.path.split(os.path.abspath(path))
+    temp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(temp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(temp)
+        raise OSError(f"could not write {path}: {e}") from e
+    if durable:
+        with contextlib.suppress(OSError):  # the rename itself, where the platform allows
+            handle = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
 
 
 def create_empty(path: str, s3_settings: dict | None = None) -> None:

@@ -119,7 +119,6 @@ def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
             "height": probs.shape[0],
             "width": probs.shape[1],
             "class_fractions": [float(c) / classes.size for c in counts],
-            "mean_confidence": float(probs.max(-1).mean()),
             **image_stats(probs, x[0], channels, bit_depth),
         }
         totals.add(record)

@@ -53,6 +53,7 @@ def image_stats(
     histogram = np.bincount(bins.ravel(), minlength=CONFIDENCE_BINS)
     pixels = model_input.reshape(-1, model_input.shape[-1])  # no float64 copy of a big image
     return {
+        "mean_confidence": round(float(confidence.mean()), 6),
         "uncertain_fraction": round(
             float((confidence < uncertain_threshold(num_classes)).mean()), 6
         ),

@@ -19,9 +19,7 @@ runs finishing at the same moment could each rewrite the file without the other'
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 import uuid
 
@@ -72,28 +70,8 @@ def append_run(output_dir: str, record: dict) -> None:
             if line.strip():
                 kept.append(line)
     kept.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-    data = ("\n".join(kept) + "\n").encode("utf-8")
-    if "://" in path:
-        write_atomically(path, data)  # object stores: an object appears whole
-        return
-    # Local disk: also durable, so a power cut right after a run cannot leave an empty ledger.
-    temp = f"{path}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        raise OSError(f"could not write {path}: {e}") from e
-    with contextlib.suppress(OSError):  # the rename itself, where the platform allows
-        directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    # Durable on local disk: a power cut right after a run cannot leave an empty ledger.
+    write_atomically(path, ("\n".join(kept) + "\n").encode("utf-8"), durable=True)
 
 
 def find_run(runs: list[dict], which: str | None, output_dir: str) -> dict:

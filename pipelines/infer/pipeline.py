@@ -124,8 +124,8 @@ class WriteOutputs(beam.DoFn):
         (relative, file_channels, file_bit_depth), result = element
         probs = result.inference
         classes = probs.argmax(-1).astype(np.uint8)
-        confidence = float(probs.max(-1).mean())
         stats = image_stats(probs, result.example, file_channels, file_bit_depth)
+        confidence = stats["mean_confidence"]
         version = self._metadata["model_version"]
         if self._save_probabilities:
             buffer = io.BytesIO()
@@ -234,14 +234,15 @@ def finalize(
     inputs,
     prediction_files,
     reject_files,
-    predictions,
-    rejects,
-    skipped,
     rejects_by_reason,
     stats,
 ):
     """Removes predictions/rejects files of earlier runs and writes run_summary.json: the
     counts, what ran on what, and the run's statistics (the ledger record to be)."""
+    # Every prediction record passed through the statistics: segmented now, or skipped.
+    skipped = stats["skipped"]
+    predictions = stats["images"] + skipped
+    rejects = sum(rejects_by_reason.values())
     keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
     stale = [
         m.path
@@ -347,13 +348,6 @@ def build_pipeline(pipeline, options: InferOptions, metadata: dict, run: dict):
             side.AsSingleton(inputs_count),
             side.AsList(prediction_files),
             side.AsList(reject_files),
-            side.AsSingleton(predictions | "CountPredictions" >> beam.combiners.Count.Globally()),
-            side.AsSingleton(rejects | "CountRejects" >> beam.combiners.Count.Globally()),
-            side.AsSingleton(
-                predictions
-                | "OnlySkipped" >> beam.Filter(lambda record: record["skipped"])
-                | "CountSkipped" >> beam.combiners.Count.Globally()
-            ),
             side.AsDict(
                 rejects
                 | "RejectReasons" >> beam.Map(lambda r: r.reason)

@@ -68,16 +68,16 @@ def mask_name(relative: str) -> str:
     return posixpath.splitext(relative)[0] + ".png"
 
 
-def thumbnails(image_bytes: bytes, mask_bytes: bytes, probs, num_classes: int, cell: int = 192):
-    """(image, overlay, heat map) as PNG bytes, `cell` pixels on the long side."""
+def thumbnails(pixels, mask_bytes: bytes, probs, num_classes: int, cell: int = 192):
+    """(image, overlay, heat map) as PNG bytes, `cell` pixels on the long side, from the
+    decoded image's pixels, the mask file and the probabilities."""
     import numpy as np
     from PIL import Image
 
-    from pipelines.image_io import read_image
     from segmodel.palette import colorize
     from segmodel.report import blend, to_display
 
-    shown = to_display(read_image(image_bytes).array)
+    shown = to_display(pixels)
     classes = np.asarray(Image.open(io.BytesIO(mask_bytes)))
     overlay = blend(shown, colorize(classes, num_classes))
     chance = 1.0 / max(num_classes, 2)
@@ -187,7 +187,7 @@ def review(args) -> dict:
         (probs,) = predict_images(
             model, [model_input], **tiling, batch_size=4, tta=record.get("tta") or "none"
         )
-        pictures = thumbnails(image_bytes, mask_bytes, probs, num_classes)
+        pictures = thumbnails(decoded, mask_bytes, probs, num_classes)
         rows.append(
             {
                 "rank": rank,

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_ledger_appends_replaces_same_run_and_survives_a_failed_write(tmp_path, 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ledger.os, "replace", crash)  # the rename of a local append fails
+    monkeypatch.setattr(os, "replace", crash)  # the rename of a local append fails
     with pytest.raises(OSError, match="runs.jsonl"):
         ledger.append_run(str(tmp_path), {"run_id": "c", "inputs": 4})
     assert (tmp_path / "runs.jsonl").read_bytes() == before
@@ -295,7 +296,6 @@ def test_three_scheduled_nights_ledger_drift_and_review(tmp_path, exported_model
 def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exported_model):
     """runners/schedule/nightly.sh as cron runs it: 0 on a clean night, 3 on a shifted one (the
     review queue written all the same), 0 on a night with nothing new."""
-    import os
     import subprocess
     import sys
 
