@@ -6,7 +6,8 @@
 
 Datasets (bench/small_datasets.py; split by folders, so neighbouring slices never straddle
 splits): nuclei_blocks (real, 16-bit, 40 train slices), synthetic_small (150 images of varied
-sizes, 4 classes), thin_rare (40 large gray images, thin curves and a rare class).
+sizes, 4 classes), thin_rare (40 large gray images, thin curves and a rare class), tissue_slices
+(182 16-bit slices of 189..233 px through 14 generated organs, 3 classes, split by organ).
 
 For each: ingest with `--splits folders`, train `--preset default` with
 `train.max_minutes=--minutes`, evaluate the best checkpoint on the test split (native
@@ -112,7 +113,9 @@ def seed(data: str, minutes: float) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=4, help="Training budget per model.")
-    parser.add_argument("--datasets", default="nuclei_blocks,synthetic_small,thin_rare")
+    parser.add_argument(
+        "--datasets", default="nuclei_blocks,synthetic_small,thin_rare,tissue_slices"
+    )
     parser.add_argument("--workdir", default="", help="Reuse ingested data (default: temp).")
     parser.add_argument("--skip_seed", action="store_true", help="Only our rows.")
     parser.add_argument("--skip_default", action="store_true", help="No plain default row.")

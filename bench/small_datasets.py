@@ -1,4 +1,4 @@
-"""Three small labelled datasets, written as image/mask folders that our ingest reads.
+"""Four small labelled datasets, written as image/mask folders that our ingest reads.
 
     .venv/bin/python bench/small_datasets.py --output_dir /tmp/small --names thin_rare
 
@@ -12,6 +12,9 @@ for the ingest's `--splits folders` mode. Each returns {"images_dir", "masks_dir
   synthetic_small  150 `sample_data.synthetic_pair`s, 4 classes, sides 96..224 px.
   thin_rare        40 gray 320x384 images: thin curves (~3-10 % of pixels) and rare small
                    blobs (well under 1 %) of overlapping brightness on an uneven, noisy background.
+  tissue_slices    182 16-bit gray slices (189..233 px) through 14 generated organs, 3 classes
+                   (background with clutter, a tissue wall, the region it encloses), split by
+                   organ: the shape of a small medical-imaging set.
 """
 
 from __future__ import annotations
@@ -122,10 +125,86 @@ def build_thin_rare(output_dir: str, seed: int = 0, count: int = 40) -> dict:
     return {**info, "num_classes": 3, "class_names": ["background", "thin", "rare"]}
 
 
+def _closed_curve(rng: np.random.Generator, cy, cx, radius, bumps: int = 3):
+    """Polygon points of a smooth, irregular closed curve of mean radius `radius` (y, x)."""
+    theta = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    r = np.ones_like(theta)
+    for k in range(2, 2 + bumps):
+        r += rng.uniform(0, 0.12) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    return [
+        (cx + radius[1] * ri * np.cos(t), cy + radius[0] * ri * np.sin(t))
+        for t, ri in zip(theta, r, strict=True)
+    ]
+
+
+def tissue_volume(rng: np.random.Generator, slices: int = 13):
+    """Slices (image uint16 [H, W], mask uint8 [H, W]) through one generated organ.
+
+    0 background with anatomy-like clutter, 1 a tissue wall, 2 the brighter region it
+    encloses; all slices of a volume share one size (189..233 px a side), one scanner gain
+    and one bias field, and the organ grows and shrinks from slice to slice (end slices may
+    hold no organ at all). Clutter blobs take the intensities of both classes, so shape and
+    context, not brightness, separate them.
+    """
+    height, width = (int(v) for v in rng.integers(189, 234, size=2))
+    gain = rng.uniform(0.6, 1.6) * 12  # 16-bit scanner units per grey level
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    bias = 1 + 0.25 * _smooth_field(rng, height, width, cells=3)
+    cy, cx = rng.uniform(0.4, 0.6) * height, rng.uniform(0.4, 0.6) * width
+    outer = rng.uniform(0.18, 0.3, size=2) * (height, width)
+    wall = rng.uniform(0.25, 0.45)  # inner radius = (1 - wall) * outer
+    clutter_shapes = [
+        (
+            rng.uniform(0, height),
+            rng.uniform(0, width),
+            rng.uniform(8, 30, size=2),
+            rng.uniform(50, 180),
+        )
+        for _ in range(rng.integers(4, 9))
+    ]
+    pairs = []
+    for z in range(slices):
+        extent = 1 - ((z - (slices - 1) / 2) / ((slices + 1) / 2)) ** 2  # 0 past the ends
+        shape_rng = np.random.default_rng(rng.integers(1 << 31))
+        mask, bright = Image.new("L", (width, height)), Image.new("L", (width, height), 40)
+        draw_mask, draw_bright = ImageDraw.Draw(mask), ImageDraw.Draw(bright)
+        for y, x, radius, level in clutter_shapes:  # drifts a little from slice to slice
+            points = _closed_curve(shape_rng, y + 2 * z, x - z, radius)
+            draw_bright.polygon(points, fill=int(level))
+        if extent > 0.15:
+            radius = outer * np.sqrt(extent)
+            points = _closed_curve(shape_rng, cy, cx, radius)
+            draw_mask.polygon(points, fill=1)
+            draw_bright.polygon(points, fill=int(rng.uniform(90, 115)))
+            inner = [
+                (cx + (px - cx) * (1 - wall), cy + (py - cy) * (1 - wall)) for px, py in points
+            ]
+            draw_mask.polygon(inner, fill=2)
+            draw_bright.polygon(inner, fill=int(rng.uniform(150, 175)))
+        signal = np.asarray(bright.filter(ImageFilter.GaussianBlur(1.2)), np.float32)
+        texture = 8 * _smooth_field(shape_rng, height, width, cells=24)
+        noisy = (signal + texture) * bias + shape_rng.normal(0, 7, size=(height, width))
+        image = np.clip(noisy * gain, 0, 65535).astype(np.uint16)
+        pairs.append((image, np.asarray(mask, np.uint8)))
+    return pairs
+
+
+def build_tissue_slices(output_dir: str, seed: int = 0, volumes: int = 14) -> dict:
+    """`volumes` tissue_volume()s of 13 slices; split by volume: 10 train, 2 val, 2 test."""
+    rng = np.random.default_rng(seed)
+    save, info = _writer(output_dir)
+    for v in range(volumes):
+        split = _split_by_index(v, volumes - 4, 2)
+        for z, (image, mask) in enumerate(tissue_volume(rng)):
+            save(split, f"vol{v:02d}_z{z:02d}", image, mask)
+    return {**info, "num_classes": 3, "class_names": ["background", "wall", "lumen"]}
+
+
 BUILDERS = {
     "nuclei_blocks": build_nuclei_blocks,
     "synthetic_small": build_synthetic_small,
     "thin_rare": build_thin_rare,
+    "tissue_slices": build_tissue_slices,
 }
 
 

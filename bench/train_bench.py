@@ -75,7 +75,7 @@ def throughput(work: str, batches: int) -> None:
     from segmodel import config, unet
     from segmodel.input_pipeline import make_dataset
     from segmodel.manifest import load_manifest
-    from segmodel.train import compile_model
+    from segmodel.objective import compile_model
 
     data = prepare(work, 800)
     manifest = load_manifest(data)

@@ -26,8 +26,9 @@ def confusion_matrix(y_true, class_pred, num_classes: int, ignore_label: int):
     class_pred = ops.reshape(ops.cast(class_pred, "int32"), (-1,))
     valid = ops.logical_and(ops.not_equal(y_true, ignore_label), y_true < num_classes)
     index = ops.where(valid, y_true * num_classes + class_pred, 0)
-    counts = ops.bincount(index, weights=ops.cast(valid, "float32"), minlength=num_classes**2)
-    return ops.reshape(counts[: num_classes**2], (num_classes, num_classes))
+    # segment_sum with a fixed number of segments, not bincount: JAX cannot trace a bincount.
+    counts = ops.segment_sum(ops.cast(valid, "float32"), index, num_segments=num_classes**2)
+    return ops.reshape(counts, (num_classes, num_classes))
 
 
 def summarize(cm: np.ndarray, class_names: list[str] | None = None) -> dict:
@@ -66,23 +67,26 @@ class SegmentationMetric(keras.metrics.Metric):
         super().__init__(name=name or (f"iou_{class_id}" if kind == "iou" else kind), **kwargs)
         self.kind, self.num_classes = kind, num_classes
         self.ignore_label, self.class_id = ignore_label, class_id
+        # Exact pixel counts need float64; JAX has no 64-bit types unless enabled process-wide,
+        # so there the counts are float32 (relative error ~1e-7 per batch added).
+        dtype = "float32" if keras.backend.backend() == "jax" else "float64"
         self.cm = self.add_weight(
-            shape=(num_classes, num_classes), initializer="zeros", name="cm", dtype="float64"
+            shape=(num_classes, num_classes), initializer="zeros", name="cm", dtype=dtype
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         pred = ops.argmax(class_probabilities(y_pred), axis=-1)
         cm = confusion_matrix(y_true, pred, self.num_classes, self.ignore_label)
-        self.cm.assign_add(ops.cast(cm, "float64"))
+        self.cm.assign_add(ops.cast(cm, self.cm.dtype))
 
     def result(self):
-        cm = self.cm
+        cm = ops.convert_to_tensor(self.cm)
         tp = ops.diagonal(cm)
         truth, pred = ops.sum(cm, axis=1), ops.sum(cm, axis=0)
         if self.kind == "pixel_accuracy":
             return ops.cast(ops.sum(tp) / ops.maximum(ops.sum(cm), 1.0), "float32")
         union = truth + pred - tp
-        present = ops.cast(union > 0, "float64")
+        present = ops.cast(union > 0, cm.dtype)
         if self.kind == "mean_dice":
             score = 2 * tp / ops.maximum(truth + pred, 1.0)
         else:
@@ -92,7 +96,7 @@ class SegmentationMetric(keras.metrics.Metric):
         return ops.cast(ops.sum(score * present) / ops.maximum(ops.sum(present), 1.0), "float32")
 
     def reset_state(self):
-        self.cm.assign(ops.zeros_like(self.cm))
+        self.cm.assign(ops.zeros(self.cm.shape, self.cm.dtype))
 
     def get_config(self):
         return {

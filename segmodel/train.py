@@ -35,9 +35,8 @@ import tensorflow as tf
 from segmodel import commands
 from segmodel import config as config_lib
 from segmodel.input_pipeline import make_dataset
-from segmodel.losses import SegmentationLoss, class_weights_from_manifest
 from segmodel.manifest import load_manifest
-from segmodel.metrics import SegmentationMetric
+from segmodel.objective import compile_model
 from segmodel.unet import build_unet
 
 MONITOR = "val_mean_iou"
@@ -308,26 +307,6 @@ def _strategy():
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def compile_model(model, cfg: config_lib.Config, manifest: dict):
-    num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
-    t = cfg.train
-    # The learning rate is set before every step by the Schedule callback.
-    model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=t.learning_rate, weight_decay=t.weight_decay
-        ),
-        loss=SegmentationLoss(
-            t.loss, num_classes, ignore, class_weights_from_manifest(manifest, t.class_weights)
-        ),
-        metrics=[
-            SegmentationMetric("mean_iou", num_classes, ignore),
-            SegmentationMetric("pixel_accuracy", num_classes, ignore),
-        ],
-        jit_compile=t.xla,
-    )
-    return model
 
 
 def _device() -> str:
