@@ -59,6 +59,7 @@ class DecodedImage:
     format: str
     mode: str
     passthrough: bool
+    histograms: np.ndarray | None = None  # [C, 256] for uint8 arrays when asked for
 
     @property
     def height(self) -> int:
@@ -148,8 +149,14 @@ def _to_array(image: Image.Image) -> np.ndarray:
     raise ImageError("unsupported_pixel_type", f"pixel mode {mode!r} (e.g. float) is not supported")
 
 
-def read_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def read_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, histograms: bool = False
+) -> DecodedImage:
     """Decodes image file bytes (PNG, JPEG, TIFF, BMP, WebP; gray, RGB, RGBA, 16-bit gray).
+
+    Args:
+      histograms: also count the pixel values per channel of an 8-bit image
+        (`DecodedImage.histograms`), straight from the decoded image (see channel_histograms).
 
     Raises:
       ImageError: see `open_image`, plus unsupported_pixel_type.
@@ -159,7 +166,19 @@ def read_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     passthrough = (
         image.mode in _PASSTHROUGH.get(image.format, ()) and getattr(image, "n_frames", 1) == 1
     )
-    return DecodedImage(array=array, format=image.format, mode=image.mode, passthrough=passthrough)
+    counts = None
+    if histograms and array.dtype == np.uint8:
+        if image.mode in ("L", "RGB", "RGBA"):  # the array is these very pixels
+            counts = np.asarray(image.histogram(), np.int64).reshape(-1, 256)
+        else:
+            counts = channel_histograms(array)
+    return DecodedImage(
+        array=array,
+        format=image.format,
+        mode=image.mode,
+        passthrough=passthrough,
+        histograms=counts,
+    )
 
 
 def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -180,6 +199,23 @@ def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     if image.mode in ("RGB", "RGBA"):
         return np.asarray(image)
     raise ImageError("unsupported_pixel_type", f"mask pixel mode {image.mode!r} is not supported")
+
+
+def channel_histograms(array: np.ndarray) -> np.ndarray:
+    """[C, 256] int64 pixel counts per channel of a uint8 [H, W] or [H, W, 1|3|4] array.
+
+    Pillow's C histogram: one pass over the interleaved pixels, about 3x faster than a numpy
+    bincount per channel (which first copies each strided channel and widens it to int64).
+    """
+    if array.dtype != np.uint8:
+        raise ValueError(f"channel_histograms takes uint8 arrays, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[2] not in (3, 4):
+        raise ValueError(f"channel_histograms takes 1, 3 or 4 channels, got {array.shape[2]}")
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    counts = Image.fromarray(np.ascontiguousarray(array)).histogram()
+    return np.asarray(counts, np.int64).reshape(channels, 256)
 
 
 def encode_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:

@@ -51,6 +51,7 @@ from pipelines.model_files import local_model_dir
 from pipelines.outputs import check_writable, read_bytes, write_atomically
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
+from pipelines.worker_exit import freeze_at_exit
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options
 from segmodel.prediction_stats import RunStats, file_kind, image_stats
 
@@ -78,6 +79,9 @@ class DecodeInputs(beam.DoFn):
         self._output_dir = output_dir
         self._max_pixels = max_pixels
         self._skip_existing = skip_existing
+
+    def setup(self):
+        freeze_at_exit()
 
     def process(self, element):
         from segmodel.predict import prepare_image
@@ -118,6 +122,7 @@ class WriteOutputs(beam.DoFn):
         self._save_probabilities = save_probabilities
 
     def setup(self):
+        freeze_at_exit()
         self._progress = Progress("infer", "images")
 
     def process(self, element):

@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-from pipelines.image_io import ImageError
+from pipelines.image_io import ImageError, channel_histograms
 
 MASK_MODES = ("index", "binary", "rgb")
 
@@ -130,9 +130,12 @@ def check_classes(
     Raises:
       ImageError: mask_values_out_of_range, naming the offending values.
     """
-    if classes.min(initial=0) < 0:
-        raise ImageError("mask_values_out_of_range", "mask has negative values")
-    counts = np.bincount(classes.ravel(), minlength=max(num_classes, ignore_label + 1))
+    if classes.dtype == np.uint8 and 0 <= ignore_label < 256 and num_classes <= 256:
+        counts = channel_histograms(classes)[0]  # Pillow's C histogram: no int64 copy
+    else:
+        if classes.min(initial=0) < 0:
+            raise ImageError("mask_values_out_of_range", "mask has negative values")
+        counts = np.bincount(classes.ravel(), minlength=max(num_classes, ignore_label + 1))
     present = np.flatnonzero(counts)
     bad = present[(present >= num_classes) & (present != ignore_label)]
     if bad.size:
@@ -142,4 +145,4 @@ def check_classes(
             f"mask values {shown} are outside [0, {num_classes}) and not the ignore label "
             f"{ignore_label}",
         )
-    return classes.astype(np.uint8), counts[:num_classes], int(counts[ignore_label])
+    return classes.astype(np.uint8, copy=False), counts[:num_classes], int(counts[ignore_label])

@@ -31,6 +31,7 @@ from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
 from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.progress import Progress
+from pipelines.worker_exit import freeze_at_exit
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options, s3_settings
 from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
@@ -175,6 +176,9 @@ class _ReportingDoFn(beam.DoFn):
     def __init__(self, temp_dir: str):
         self._temp_dir = temp_dir
 
+    def setup(self):
+        freeze_at_exit()
+
     def start_bundle(self):
         self._report = BundleReport()
         self._rejects = shard_writer.JsonLinesPiece(self._temp_dir, "rejects")
@@ -235,6 +239,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
         self._accepted = Metrics.counter(COUNTER_NAMESPACE, "accepted")
 
     def setup(self):
+        super().setup()
         self._progress = Progress("ingest", "pairs")
         self._num_shards = None
         self._stats_fn = DatasetStatsFn(self._config.spec.num_classes)

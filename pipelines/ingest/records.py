@@ -13,7 +13,13 @@ import posixpath
 
 import numpy as np
 
-from pipelines.image_io import ImageError, encode_png, read_image, read_label_image
+from pipelines.image_io import (
+    ImageError,
+    channel_histograms,
+    encode_png,
+    read_image,
+    read_label_image,
+)
 from pipelines.ingest import masks
 from pipelines.ingest.pairing import Pair, Reject
 from segmodel import features
@@ -50,21 +56,23 @@ class PairStats:
     record_bytes: int
 
 
-def _rgb_sums(array: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _rgb_sums(
+    array: np.ndarray, histograms: np.ndarray | None = None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per-channel sum and sum of squares over the image seen as RGB, exactly.
 
-    8-bit channels go through a 256-bin histogram (sum = h·v, sum of squares = h·v²): exact in
-    int64 and several times faster than squaring every pixel.
+    8-bit images go through 256-bin histograms per channel (sum = h·v, sum of squares = h·v²):
+    exact in int64 and several times faster than squaring every pixel.
     """
     channels = 1 if array.ndim == 2 else min(array.shape[2], 3)
-    planes = [array] if array.ndim == 2 else [array[..., c] for c in range(channels)]
     sums, sumsq = [], []
-    for plane in planes:
-        if plane.dtype == np.uint8:
-            hist = np.bincount(plane.ravel(), minlength=256).astype(np.int64)
+    if array.dtype == np.uint8:
+        for hist in (channel_histograms(array) if histograms is None else histograms)[:channels]:
             sums.append(int(hist @ _VALUES))
             sumsq.append(int(hist @ _SQUARES))
-        else:
+    else:
+        planes = [array] if array.ndim == 2 else [array[..., c] for c in range(channels)]
+        for plane in planes:
             flat = plane.ravel().astype(np.int64)
             sums.append(int(flat.sum()))
             sumsq.append(int(flat @ flat))
@@ -80,7 +88,7 @@ _SQUARES = _VALUES**2
 def _decode(role: str, data: bytes, spec: RecordSpec):
     try:
         if role == "image":
-            return read_image(data, max_pixels=spec.max_pixels)
+            return read_image(data, max_pixels=spec.max_pixels, histograms=True)
         return read_label_image(data, max_pixels=spec.max_pixels)
     except ImageError as e:
         raise _RejectError(f"{role}_{e.reason}", f"{role}: {e}") from None
@@ -149,7 +157,7 @@ def encode_pair(
         filename=pair.key + posixpath.splitext(pair.image)[1],
         source_id=pair.key,
     )
-    pixel_sum, pixel_sumsq = _rgb_sums(image.array)
+    pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms)
     stats = PairStats(
         split=pair.split,
         height=image.height,

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.image_io import ImageError, encode_png, read_image, read_label_image
+from pipelines.image_io import (
+    ImageError,
+    channel_histograms,
+    encode_png,
+    read_image,
+    read_label_image,
+)
 
 
 def _save(array_or_image, fmt, **kwargs) -> bytes:
@@ -99,3 +105,34 @@ def test_pillow_guard_stays_on_for_the_process_and_the_user_limit_rules():
         read_image(header, max_pixels=200_000_000)  # passes the size checks, then fails to decode
     assert caught.value.reason != "too_many_pixels"
     assert Image.MAX_IMAGE_PIXELS == default
+
+
+def _bincounts(array: np.ndarray) -> np.ndarray:
+    """The independent reference: numpy's bincount per channel."""
+    planes = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
+    return np.stack([np.bincount(p.ravel(), minlength=256) for p in planes])
+
+
+@pytest.mark.parametrize(
+    "array",
+    [RGB[..., 0], RGB, np.dstack([RGB, RGB[..., :1]]), RGB[:, ::2], RGB[..., :1]],
+    ids=["gray", "rgb", "rgba", "strided", "one-channel-3d"],
+)
+def test_channel_histograms_match_numpy_bincount(array):
+    expected = _bincounts(array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array)
+    np.testing.assert_array_equal(channel_histograms(array), expected)
+
+
+def test_read_image_histograms_are_those_of_its_array():
+    palette = Image.fromarray(RGB).convert("P")
+    for data in (_save(RGB, "PNG"), _save(RGB[..., 0], "PNG"), _save(palette, "PNG")):
+        decoded = read_image(data, histograms=True)
+        np.testing.assert_array_equal(decoded.histograms, _bincounts(decoded.array))
+    assert read_image(_save(RGB, "PNG")).histograms is None  # only when asked for
+    sixteen = read_image(_save(np.full((4, 4), 40000, np.uint16), "PNG"), histograms=True)
+    assert sixteen.histograms is None  # 16-bit: sums are taken from the array
+
+
+def test_channel_histograms_refuses_other_types():
+    with pytest.raises(ValueError):
+        channel_histograms(np.zeros((3, 3), np.uint16))

@@ -51,3 +51,16 @@ def test_check_classes_counts_and_ignores():
     with pytest.raises(ImageError, match="mask values 3") as info:
         masks.check_classes(np.array([[0, 3]]), 3, 255)
     assert info.value.reason == "mask_values_out_of_range"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_check_classes_is_the_same_for_8_bit_and_wide_masks(dtype):
+    # uint8 masks are counted with Pillow's histogram, wider ones with numpy: same answer.
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 5, (17, 23))
+    values[0, :3] = 255
+    mask, counts, ignored = masks.check_classes(values.astype(dtype), 5, 255)
+    assert counts.tolist() == np.bincount(values[values != 255], minlength=5).tolist()
+    assert ignored == 3 and mask.dtype == np.uint8
+    with pytest.raises(ImageError, match="mask values 7"):
+        masks.check_classes(np.array([[0, 7]], dtype), 5, 255)
