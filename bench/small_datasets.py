@@ -142,9 +142,9 @@ def tissue_volume(rng: np.random.Generator, slices: int = 13):
 
     0 background with anatomy-like clutter, 1 a tissue wall, 2 the brighter region it
     encloses; all slices of a volume share one size (189..233 px a side), one scanner gain
-    and one bias field, and the organ grows and shrinks from slice to slice (end slices may
-    hold no organ at all). Clutter blobs take the intensities of both classes, so shape and
-    context, not brightness, separate them.
+    and one bias field, and the organ grows and shrinks from slice to slice (with 13 slices
+    every slice holds some organ; longer volumes end in empty slices). Clutter blobs take
+    the intensities of both classes, so shape and context, not brightness, separate them.
     """
     height, width = (int(v) for v in rng.integers(189, 234, size=2))
     gain = rng.uniform(0.6, 1.6) * 12  # 16-bit scanner units per grey level
@@ -164,7 +164,7 @@ def tissue_volume(rng: np.random.Generator, slices: int = 13):
     ]
     pairs = []
     for z in range(slices):
-        extent = 1 - ((z - (slices - 1) / 2) / ((slices + 1) / 2)) ** 2  # 0 past the ends
+        extent = 1 - ((z - (slices - 1) / 2) / ((slices + 1) / 2)) ** 2  # 0.27 at the ends of 13
         shape_rng = np.random.default_rng(rng.integers(1 << 31))
         mask, bright = Image.new("L", (width, height)), Image.new("L", (width, height), 40)
         draw_mask, draw_bright = ImageDraw.Draw(mask), ImageDraw.Draw(bright)
