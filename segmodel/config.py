@@ -56,6 +56,7 @@ class TrainConfig:
     early_stopping_steps: int = 0
     early_stopping_min_steps: int = 0
     mixed_precision: bool = False
+    mixed_dtype: str = "float16"  # "float16" (GPUs) | "bfloat16" (CPUs with bf16 units, TPUs)
     xla: bool = False
     seed: int = 0
     val_max_images: int = 0  # 0: all validation images each epoch
@@ -154,15 +155,21 @@ def from_dict(data: dict) -> Config:
     )
 
 
-def resolve(preset: str, assignments: list[str], manifest: dict | None = None, device="cpu"):
+def resolve(
+    preset: str,
+    assignments: list[str],
+    manifest: dict | None = None,
+    device="cpu",
+    cpu_bf16: bool = False,
+):
     """(Config, Plan or None): the preset (planned from `manifest` for planned presets) with the
-    `--set` overrides applied on top."""
+    `--set` overrides applied on top. `cpu_bf16`: see segmodel.plan.cpu_has_bf16."""
     if preset in PLANNED:
         if manifest is None:
             raise ValueError(f"--preset {preset!r} is planned from a dataset: pass its manifest")
         from segmodel.plan import plan
 
-        planned = plan(manifest, PLANNED[preset] or device)
+        planned = plan(manifest, PLANNED[preset] or device, cpu_bf16=cpu_bf16)
         return override(planned.config, assignments), planned
     if preset not in PRESETS:
         raise ValueError(f"--preset {preset!r}: known presets {PRESET_NAMES}")

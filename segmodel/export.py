@@ -125,6 +125,26 @@ def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
     return {"split": split, **totals.summary()}
 
 
+def float32_model(model: keras.Model) -> keras.Model:
+    """`model` computing in float32: layers trained under a mixed policy (float16 on GPUs,
+    bfloat16 on CPUs with bf16 units) are rebuilt with dtype float32 and given the same
+    weights (kept in float32 during mixed-precision training anyway). An export then predicts
+    the same on every machine, at full speed on CPUs without half-precision units.
+    Returns `model` itself when every layer already computes in float32."""
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def retyped(layer):
+        config = layer.get_config()
+        if layer.dtype_policy.compute_dtype != "float32":
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=retyped)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export(workdir: str, export_dir: str) -> dict:
     """Exports a run folder; returns the metadata written."""
     state_path = os.path.join(workdir, "state.json")
@@ -140,7 +160,8 @@ def export(workdir: str, export_dir: str) -> dict:
         for p in (os.path.join(workdir, n) for n in ("best.keras", "last.keras"))
         if os.path.exists(p)
     )
-    model = load_model(source)
+    trained = load_model(source)
+    model = float32_model(trained)
     mean, std = normalization_from_manifest(manifest)
     channels = manifest["stats"]["channels"]
     bit_depth = bit_depth_from_manifest(manifest)
@@ -148,7 +169,10 @@ def export(workdir: str, export_dir: str) -> dict:
     staging = f"{export_dir.rstrip('/')}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    shutil.copyfile(source, os.path.join(staging, "model.keras"))
+    if model is trained:
+        shutil.copyfile(source, os.path.join(staging, "model.keras"))
+    else:
+        model.save(os.path.join(staging, "model.keras"))
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(

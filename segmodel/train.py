@@ -37,6 +37,7 @@ from segmodel import config as config_lib
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
 from segmodel.objective import compile_model
+from segmodel.plan import cpu_has_bf16
 from segmodel.unet import build_unet
 
 MONITOR = "val_mean_iou"
@@ -317,7 +318,9 @@ def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
     """(config, state, plan or None, checkpoint to resume from or None)."""
     state_path = os.path.join(workdir, "state.json")
     if not os.path.exists(state_path):
-        cfg, planned = config_lib.resolve(preset, list(overrides), manifest, _device())
+        device = _device()
+        bf16 = device == "cpu" and cpu_has_bf16()
+        cfg, planned = config_lib.resolve(preset, list(overrides), manifest, device, bf16)
         state = {
             "epochs_done": 0,
             "best": None,
@@ -399,9 +402,13 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     monitor = MONITOR if val_records else "mean_iou"
     state["monitor"] = monitor
     keras.utils.set_random_seed(cfg.train.seed + state["epochs_done"])
+    if cfg.train.mixed_dtype not in ("float16", "bfloat16"):
+        raise ValueError(
+            f"train.mixed_dtype must be float16 or bfloat16, got {cfg.train.mixed_dtype!r}"
+        )
     policy = keras.mixed_precision.global_policy()
     if cfg.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(f"mixed_{cfg.train.mixed_dtype}")
     try:
         return _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose)
     finally:

@@ -60,3 +60,28 @@ def test_plan_says_why_and_the_cli_prints_it(ingested_dir, capsys):
     assert plan_lib.main(["--data_dir", str(ingested_dir)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Plan: ") and "patch_size:" in out and "class_weights:" in out
+
+
+def test_precision_follows_the_device():
+    m = manifest(height=211, width=205)
+    cases = {
+        ("cpu", False): (False, "float32"),
+        ("cpu", True): (True, "bfloat16"),
+        ("gpu", False): (True, "float16"),
+        ("gpu", True): (True, "float16"),  # bf16 units on the host CPU do not matter then
+    }
+    for (device, bf16), (mixed, dtype) in cases.items():
+        t = plan_lib.plan(m, device, cpu_bf16=bf16).config.train
+        assert t.mixed_precision is mixed, (device, bf16)
+        if mixed:
+            assert t.mixed_dtype == dtype, (device, bf16)
+        assert "precision" in plan_lib.plan(m, device, cpu_bf16=bf16).reasons
+
+
+def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert plan_lib.cpu_has_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not plan_lib.cpu_has_bf16(str(info))
+    assert not plan_lib.cpu_has_bf16(str(tmp_path / "missing"))  # not Linux: float32

@@ -175,3 +175,28 @@ def test_training_from_a_scheme_tensorflow_cannot_read_says_what_to_do(tmp_path)
         train_module.train("s3://bucket/data", str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()  # refused before anything was written
     train_module.check_readable_by_tensorflow("gs://bucket/data")  # TensorFlow reads these
+
+
+def test_a_mixed_precision_run_exports_a_float32_model(ingested_dir, tmp_path):
+    # Trained in mixed bfloat16 (what the plan picks on CPUs with bf16 units), exported in
+    # float32: the export predicts the same everywhere and runs at full speed on other CPUs.
+    from segmodel import train
+
+    workdir = tmp_path / "run"
+    overrides = [
+        "train.epochs=1",
+        "train.steps_per_epoch=3",
+        "train.mixed_precision=true",
+        "train.mixed_dtype=bfloat16",
+    ]
+    train.train(str(ingested_dir), str(workdir), "smoke", overrides, verbose=0)
+    trained = load_model(str(workdir / "best.keras"))
+    assert {layer.dtype_policy.name for layer in trained.layers} >= {"mixed_bfloat16"}
+    export.export(str(workdir), str(tmp_path / "model"))
+    exported = load_model(str(tmp_path / "model"))
+    assert {layer.dtype_policy.compute_dtype for layer in exported.layers} == {"float32"}
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    a = np.asarray(class_probabilities(trained(x)), np.float32)
+    b = np.asarray(class_probabilities(exported(x)))
+    assert np.abs(a - b).max() < 0.05  # bfloat16 rounding only
+    assert (a.argmax(-1) == b.argmax(-1)).mean() > 0.95
