@@ -39,16 +39,25 @@ def _rss_bytes(pid: int) -> int:
 
 
 def tree_rss(pid: int) -> int:
-    total, stack = 0, [pid]
+    return sum(_rss_bytes(p) for p in _tree(pid))
+
+
+def _tree(pid: int) -> list[int]:
+    pids, stack = [], [pid]
     while stack:
         p = stack.pop()
-        total += _rss_bytes(p)
+        pids.append(p)
         stack.extend(_children(p))
-    return total
+    return pids
 
 
-def run_measured(cmd: list[str], *, env=None, interval: float = 0.1) -> tuple[float, int, str]:
-    """Runs cmd; returns (seconds, peak tree RSS in bytes, combined output)."""
+def run_measured(
+    cmd: list[str], *, env=None, interval: float = 0.1, per_process: dict | None = None
+) -> tuple[float, int, str]:
+    """Runs cmd; returns (seconds, peak tree RSS in bytes, combined output).
+
+    per_process: if given, filled with {pid: peak RSS in bytes} for every process of the tree,
+    the command's own process under key 0 (for Beam: the launcher; the others are workers)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
@@ -60,7 +69,14 @@ def run_measured(cmd: list[str], *, env=None, interval: float = 0.1) -> tuple[fl
     reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        if per_process is None:
+            peak = max(peak, tree_rss(proc.pid))
+        else:
+            sizes = {p: _rss_bytes(p) for p in _tree(proc.pid)}
+            peak = max(peak, sum(sizes.values()))
+            for p, size in sizes.items():
+                key = 0 if p == proc.pid else p
+                per_process[key] = max(per_process.get(key, 0), size)
         time.sleep(interval)
     reader.join()
     seconds = time.perf_counter() - start
