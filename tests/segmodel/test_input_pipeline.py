@@ -25,3 +25,14 @@ def test_evaluation_streams_whole_images_at_native_size(ingested_dir):
     sizes = {tuple(image.shape[1:3]) for image, mask in ds}
     assert len(list(ds)) == manifest["splits"]["val"]["records"]
     assert len(sizes) > 1  # the synthetic set has varied sizes; none was cropped
+
+
+def test_evaluation_streams_do_not_autotune(ingested_dir):
+    # Keras deletes the validation iterator before each evaluate(); with autotuning on, that
+    # deletion stalled for up to 20 s in later epochs (segmodel/input_pipeline.py).
+    manifest = load_manifest(str(ingested_dir))
+    config = DataConfig(cache_decoded=True)
+    val = make_dataset(str(ingested_dir), manifest, "val", config, training=False)
+    train = make_dataset(str(ingested_dir), manifest, "train", config, training=True)
+    assert val.options().autotune.enabled is False
+    assert train.options().autotune.enabled is not False  # training keeps tf.data's tuning
