@@ -48,7 +48,8 @@ class DatasetStatsFn(beam.CombineFn):
             "widths": collections.Counter(),
             "channels": collections.Counter(),
             "bit_depths": collections.Counter(),
-            "pixels": 0,
+            "pixels": 0,  # of the images in the intensity sample
+            "intensity_images": 0,
             "sum": [0, 0, 0],
             "sumsq": [0, 0, 0],
             "class_pixels": [0] * self._num_classes,
@@ -62,10 +63,12 @@ class DatasetStatsFn(beam.CombineFn):
         acc["widths"][stats.width] += 1
         acc["channels"][stats.channels] += 1
         acc["bit_depths"][stats.bit_depth] += 1
-        acc["pixels"] += stats.height * stats.width
-        for c in range(3):
-            acc["sum"][c] += stats.pixel_sum[c]
-            acc["sumsq"][c] += stats.pixel_sumsq[c]
+        if stats.pixel_sum is not None:  # in the intensity sample
+            acc["pixels"] += stats.height * stats.width
+            acc["intensity_images"] += 1
+            for c in range(3):
+                acc["sum"][c] += stats.pixel_sum[c]
+                acc["sumsq"][c] += stats.pixel_sumsq[c]
         for k, v in enumerate(stats.class_pixels):
             acc["class_pixels"][k] += v
         acc["ignored_pixels"] += stats.ignored_pixels
@@ -78,6 +81,7 @@ class DatasetStatsFn(beam.CombineFn):
             for key in ("records", "bytes", "heights", "widths", "channels", "bit_depths"):
                 merged[key].update(acc[key])
             merged["pixels"] += acc["pixels"]
+            merged["intensity_images"] += acc["intensity_images"]
             merged["ignored_pixels"] += acc["ignored_pixels"]
             for key in ("sum", "sumsq", "class_pixels"):
                 merged[key] = [a + b for a, b in zip(merged[key], acc[key], strict=True)]
@@ -111,6 +115,7 @@ def summarize(acc: dict) -> dict:
         "bit_depths": {str(k): v for k, v in sorted(acc["bit_depths"].items())},
         "mean": mean,
         "std": std,
+        "intensity_images": acc["intensity_images"],  # images mean and std come from
         "class_pixels": list(acc["class_pixels"]),
         "class_frequencies": [v / labelled if labelled else 0.0 for v in acc["class_pixels"]],
         "ignored_pixels": acc["ignored_pixels"],

@@ -80,6 +80,14 @@ def add_arguments(parser) -> None:
         help="Comma-separated class names, recorded in the manifest.",
     )
     parser.add_argument(
+        "--stats_sample",
+        type=int,
+        default=2000,
+        help="Decode about this many images for the intensity statistics (mean, std), a "
+        "sample fixed by their names; other PNGs stored as they are get their structure and "
+        "checksums checked without decoding (decoding is most of the cost). 0: decode all.",
+    )
+    parser.add_argument(
         "--mask_suffix",
         default="",
         help="Suffix of mask names to drop before pairing, e.g. _mask for x_mask.png.",

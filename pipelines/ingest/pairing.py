@@ -73,6 +73,15 @@ def split_fraction(key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def in_sample(key: str, rate: float) -> bool:
+    """Whether a key is in a deterministic sample of about `rate` of all keys (digest bytes
+    that neither the split nor the shard uses)."""
+    if rate >= 1:
+        return True
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[16:24], "big") / 2**64 < rate
+
+
 def shard_index(key: str, num_shards: int) -> int:
     """The shard a key lands in; independent of its split (other digest bytes)."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()

@@ -61,6 +61,7 @@ class IngestConfig:
     compression: str = "none"
     class_names: tuple[str, ...] = ()
     mask_suffix: str = ""
+    stats_sample: int = 2000  # images decoded for the intensity statistics (0: all)
     s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
 
     @classmethod
@@ -110,6 +111,8 @@ class IngestConfig:
             raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
         if o.max_pixels <= 0:
             raise ValueError("--max_pixels must be positive")
+        if o.stats_sample < 0:
+            raise ValueError("--stats_sample must be >= 0 (0 decodes every image)")
         return cls(
             images_dir=o.images_dir,
             masks_dir=o.masks_dir,
@@ -121,6 +124,7 @@ class IngestConfig:
             compression=o.compression,
             class_names=class_names,
             mask_suffix=o.mask_suffix,
+            stats_sample=o.stats_sample,
         )
 
 
@@ -228,6 +232,10 @@ class PairEncodeAndWrite(_ReportingDoFn):
     """(key, listed files) → pairs the files, reads, validates and encodes them, and appends
     the record to a piece file; emits ((split, shard, shard count), Piece) per bundle.
 
+    Images are decoded for the statistics in a sample of about `stats_sample` pairs fixed by
+    their keys (pairing.in_sample); the listing's count sets the rate. Outside it, a PNG that
+    is stored as it is gets its structure checked without decoding (records.encode_pair).
+
     Pairing, encoding and writing are one DoFn on purpose: records go from encoding straight to
     disk and never through the runner (the local FnApiRunner would hold them all in memory).
     The side input is the listing's reports, whose bytes per split fix the shard counts.
@@ -242,6 +250,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
         super().setup()
         self._progress = Progress("ingest", "pairs")
         self._num_shards = None
+        self._sample_rate = 1.0
         self._stats_fn = DatasetStatsFn(self._config.spec.num_classes)
 
     def start_bundle(self):
@@ -255,6 +264,8 @@ class PairEncodeAndWrite(_ReportingDoFn):
             listed = merge_reports(listing_reports, 1)
             self._num_shards = shard_counts_for(c, listed)
             self._progress.total = listed.listed_files // 2  # an image and a mask a pair
+            if c.stats_sample:
+                self._sample_rate = c.stats_sample / max(1, self._progress.total)
         self._report.found += 1
         pair = pair_group(element, c.splits, c.images_dir, c.masks_dir)
         if isinstance(pair, pairing.Reject):
@@ -270,7 +281,8 @@ class PairEncodeAndWrite(_ReportingDoFn):
                 )
             )
             return
-        result = encode_pair(pair, image_bytes, mask_bytes, c.spec)
+        pixels = pairing.in_sample(pair.key, self._sample_rate)
+        result = encode_pair(pair, image_bytes, mask_bytes, c.spec, pixels)
         if isinstance(result, pairing.Reject):
             self.reject(result)
             return

@@ -2,8 +2,10 @@
 
     python -m pipelines.ingest --images_dir data/images --masks_dir data/masks ...
 
-Each pair is decoded exactly once: the same arrays feed validation, statistics and (when the
-source is not PNG/JPEG) the lossless re-encode.
+Each pair is decoded at most once: the same arrays feed validation, statistics and (when the
+source is not PNG/JPEG) the lossless re-encode. A PNG image that is stored as it is and is not
+in the statistics sample (`pixels=False`) is checked without decoding (image_io.verify_png):
+decoding is nearly all of an 8-bit RGB pair's cost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipelines.image_io import (
     encode_png,
     read_image,
     read_label_image,
+    verify_png,
 )
 from pipelines.ingest import masks
 from pipelines.ingest.pairing import Pair, Reject
@@ -41,7 +44,8 @@ class PairStats:
     """What the manifest needs to know about one accepted pair.
 
     Pixel sums are over the image seen as RGB (gray replicated, alpha dropped), kept as exact
-    Python ints so that millions of images add up without rounding.
+    Python ints so that millions of images add up without rounding; None for an image that
+    was not decoded (outside the statistics sample).
     """
 
     split: str
@@ -49,8 +53,8 @@ class PairStats:
     width: int
     channels: int
     bit_depth: int
-    pixel_sum: tuple[int, int, int]
-    pixel_sumsq: tuple[int, int, int]
+    pixel_sum: tuple[int, int, int] | None
+    pixel_sumsq: tuple[int, int, int] | None
     class_pixels: tuple[int, ...]
     ignored_pixels: int
     record_bytes: int
@@ -85,9 +89,14 @@ _VALUES = np.arange(256, dtype=np.int64)
 _SQUARES = _VALUES**2
 
 
-def _decode(role: str, data: bytes, spec: RecordSpec):
+def _decode(role: str, data: bytes, spec: RecordSpec, pixels: bool = True):
     try:
         if role == "image":
+            # Every PNG stored as it is gets its chunks checked, decoded or not: Pillow decodes
+            # a PNG without IEND that TensorFlow refuses, which would fail training later.
+            checked = verify_png(data, max_pixels=spec.max_pixels)
+            if checked is not None and not pixels:
+                return checked
             return read_image(data, max_pixels=spec.max_pixels, histograms=True)
         return read_label_image(data, max_pixels=spec.max_pixels)
     except ImageError as e:
@@ -110,15 +119,19 @@ def is_gray8_png(data: bytes) -> bool:
 
 
 def encode_pair(
-    pair: Pair, image_bytes: bytes, mask_bytes: bytes, spec: RecordSpec
+    pair: Pair, image_bytes: bytes, mask_bytes: bytes, spec: RecordSpec, pixels: bool = True
 ) -> tuple[bytes, PairStats] | Reject:
     """Decodes, validates and serializes one pair.
+
+    Args:
+      pixels: decode the image's pixels for the statistics; False lets a PNG that is stored
+        as it is be checked by its structure only (the mask is always decoded).
 
     Returns:
       (serialized tf.train.Example, PairStats), or a Reject naming the files and the problem.
     """
     try:
-        image = _decode("image", image_bytes, spec)
+        image = _decode("image", image_bytes, spec, pixels)
         raw_mask = _decode("mask", mask_bytes, spec)
         if raw_mask.shape[:2] != (image.height, image.width):
             raise _RejectError(
@@ -157,7 +170,9 @@ def encode_pair(
         filename=pair.key + posixpath.splitext(pair.image)[1],
         source_id=pair.key,
     )
-    pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms)
+    pixel_sum = pixel_sumsq = None
+    if image.array is not None:
+        pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms)
     stats = PairStats(
         split=pair.split,
         height=image.height,

@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from pipelines.image_io import (
@@ -10,6 +11,7 @@ from pipelines.image_io import (
     encode_png,
     read_image,
     read_label_image,
+    verify_png,
 )
 
 
@@ -136,3 +138,45 @@ def test_read_image_histograms_are_those_of_its_array():
 def test_channel_histograms_refuses_other_types():
     with pytest.raises(ValueError):
         channel_histograms(np.zeros((3, 3), np.uint16))
+
+
+@pytest.mark.parametrize(
+    "array",
+    [RGB, RGB[..., 0], np.dstack([RGB, RGB[..., :1]]), RGB[..., 0].astype(np.uint16) * 257],
+    ids=["rgb", "gray", "rgba", "gray16"],
+)
+def test_verify_png_reads_the_header_like_a_full_decode(array):
+    data = _save(array, "PNG")
+    checked, decoded = verify_png(data), read_image(data)
+    assert checked.array is None and checked.passthrough and decoded.passthrough
+    for field in ("format", "mode", "height", "width", "channels", "bit_depth"):
+        assert getattr(checked, field) == getattr(decoded, field), field
+
+
+def test_verify_png_leaves_other_files_to_a_full_decode():
+    palette = Image.fromarray(RGB[..., 0] % 4, mode="L").convert("P")
+    assert verify_png(_save(RGB, "JPEG")) is None
+    assert verify_png(_save(RGB, "TIFF")) is None
+    assert verify_png(_save(palette, "PNG")) is None
+
+
+def test_verify_png_catches_damage_without_decoding():
+    big = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = _save(big, "PNG")
+    idat = data.index(b"IDAT")
+    flipped = bytearray(data)
+    flipped[idat + 200] ^= 0xFF  # one damaged byte inside the pixel data
+    broken = {
+        "truncated": data[: len(data) // 2],
+        "flipped byte": bytes(flipped),
+        "no IEND": data[:-12],
+    }
+    for name, damaged in broken.items():
+        with pytest.raises(ImageError) as info:
+            verify_png(damaged)
+        assert info.value.reason == "corrupt", name
+        with pytest.raises(tf.errors.InvalidArgumentError):  # what training would meet
+            tf.io.decode_png(damaged).numpy()
+    # Pillow's full decode accepts the PNG without IEND that TensorFlow refuses: hence
+    # records.encode_pair verifies every PNG it stores as is, decoded or not.
+    assert read_image(broken["no IEND"]).height == 64

@@ -302,3 +302,39 @@ def test_folder_splits_follow_the_top_folder(tmp_path):
     assert manifest["counts"] == {"found": 5, "accepted": 4, "rejected": 1}
     assert manifest["rejects"]["by_reason"] == {"outside_split_folders": 1}
     assert sorted(key for key, _, _ in read_split(out, "train")) == ["train/a/x1", "train/x2"]
+
+
+def test_statistics_sample_decodes_some_images_and_checks_all(tmp_path):
+    from pipelines.ingest.pairing import in_sample
+
+    images, masks = tmp_path / "in/images", tmp_path / "in/masks"
+    arrays = {}
+    for i in range(16):
+        image, mask = random_pair(100 + i)
+        arrays[f"p{i:02d}"] = image
+        write(str(images / f"p{i:02d}.png"), encode(image))
+        write(str(masks / f"p{i:02d}.png"), encode(mask))
+    damaged = bytearray(encode(random_pair(200)[0]))
+    damaged[damaged.index(b"IDAT") + 50] ^= 0xFF  # checksum no longer matches
+    write(str(images / "damaged.png"), bytes(damaged))
+    write(str(masks / "damaged.png"), encode(random_pair(200)[1]))
+    out = tmp_path / "out"
+    manifest = ingest.run(_args(images, masks, out, "--stats_sample=4"))
+    assert manifest["counts"] == {"found": 17, "accepted": 16, "rejected": 1}
+    assert manifest["rejects"]["by_reason"] == {"image_corrupt": 1}
+    # The sample: keys whose hash falls under 4 of 17 listed pairs, computed independently.
+    sampled = [arrays[k] for k in sorted(arrays) if in_sample(k, 4 / 17)]
+    stats = manifest["stats"]
+    assert 0 < stats["intensity_images"] == len(sampled) < 16
+    pixels = np.concatenate([a.reshape(-1, 3) for a in sampled]).astype(np.float64)
+    np.testing.assert_allclose(stats["mean"], pixels.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(stats["std"], pixels.std(axis=0), rtol=1e-9)
+    assert (
+        manifest["splits"]["train"]["records"]
+        + manifest["splits"]["val"]["records"]
+        + (manifest["splits"]["test"]["records"])
+        == 16
+    )
+    full = ingest.run(_args(images, masks, tmp_path / "full", "--stats_sample=0"))
+    assert full["stats"]["intensity_images"] == 16
+    assert full["counts"] == manifest["counts"]

@@ -25,6 +25,26 @@ def test_good_pair_round_trips_with_stats():
     assert stats.pixel_sum[0] == int(image[..., 0].sum())
 
 
+def test_outside_the_statistics_sample_a_png_is_checked_not_decoded():
+    image, mask = random_pair(2)
+    data = encode(image)
+    decoded_record, decoded_stats = encode_pair(PAIR, data, encode(mask), SPEC)
+    record, stats = encode_pair(PAIR, data, encode(mask), SPEC, pixels=False)
+    assert record == decoded_record  # the same record either way
+    assert stats.pixel_sum is None and stats.pixel_sumsq is None
+    assert stats.class_pixels == decoded_stats.class_pixels  # masks are always decoded
+    truncated = encode_pair(PAIR, data[: len(data) - 20], encode(mask), SPEC, pixels=False)
+    assert isinstance(truncated, Reject) and truncated.reason == "image_corrupt"
+    no_iend = encode_pair(PAIR, data[:-12], encode(mask), SPEC)  # decoded, still refused
+    assert isinstance(no_iend, Reject) and no_iend.reason == "image_corrupt"
+    tiff = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(image).save(tiff, format="TIFF")  # re-encoded, so decoded anyway
+    _, tiff_stats = encode_pair(PAIR, tiff.getvalue(), encode(mask), SPEC, pixels=False)
+    assert tiff_stats.pixel_sum == decoded_stats.pixel_sum
+
+
 def test_source_png_bytes_are_stored_unchanged():
     image, mask = random_pair(1)
     data = encode(image)
