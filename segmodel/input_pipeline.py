@@ -39,8 +39,8 @@ def _no_autotuning() -> tf.data.Options:
     5-minute runs that deletion stalled, with idle cores, for up to 20 s in later epochs while
     autotuning was on: epochs of 39 s whose 49 steps took 19.5 s; faulthandler put the main
     thread in Keras' `EpochIterator.reset`. The budget planner then planned about half the
-    steps. With autotuning off the stall is gone (9 epochs, none over 26 s). One whole image per
-    batch has nothing to tune.
+    steps. With autotuning off the stall is gone (a 4-minute run: 9 epochs, none over 26 s).
+    One whole image per batch has nothing to tune.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

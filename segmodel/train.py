@@ -474,6 +474,16 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
             shuffle=False,  # the stream shuffles itself; Keras would warn that it cannot
             verbose=verbose if verbose is not None else 0,
         )
+    except tf.errors.InvalidArgumentError as e:
+        if "PNG" not in str(e) and "JPEG" not in str(e):
+            raise
+        # Ingest checks PNGs outside its statistics sample by their checksums only; one with a
+        # broken compressed stream and correct checksums (a faulty encoder) fails here.
+        raise ValueError(
+            f"an image in the shards of {data_dir} cannot be decoded ({str(e).splitlines()[0]}); "
+            "re-run ingest with --stats_sample 0: it decodes every image and rejects such files "
+            f"by name. Training resumes from epoch {state['epochs_done']}."
+        ) from None
     except tf.errors.DataLossError:
         # TensorFlow's message does not say which file; find it, then stop with one clear line.
         raise ValueError(

@@ -83,9 +83,10 @@ def add_arguments(parser) -> None:
         "--stats_sample",
         type=int,
         default=2000,
-        help="Decode about this many images for the intensity statistics (mean, std), a "
-        "sample fixed by their names; other PNGs stored as they are get their structure and "
-        "checksums checked without decoding (decoding is most of the cost). 0: decode all.",
+        help="Take the intensity statistics (mean, std) from about this many images, a sample "
+        "fixed by their names (at least 100); PNGs outside it that are stored as they are get "
+        "their structure and checksums checked without decoding (decoding is most of the "
+        "cost). 0: decode and count every image.",
     )
     parser.add_argument(
         "--mask_suffix",

@@ -37,6 +37,7 @@ from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
 
 COUNTER_NAMESPACE = "ingest"
+MIN_STATS_SAMPLE = 100  # images: below this the sampled mean and std are too noisy
 
 
 class IngestOptions(PipelineOptions):
@@ -111,8 +112,11 @@ class IngestConfig:
             raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
         if o.max_pixels <= 0:
             raise ValueError("--max_pixels must be positive")
-        if o.stats_sample < 0:
-            raise ValueError("--stats_sample must be >= 0 (0 decodes every image)")
+        if o.stats_sample != 0 and o.stats_sample < MIN_STATS_SAMPLE:
+            raise ValueError(
+                f"--stats_sample must be 0 (decode every image) or at least {MIN_STATS_SAMPLE} "
+                f"(fewer gives noisy normalisation statistics), got {o.stats_sample}"
+            )
         return cls(
             images_dir=o.images_dir,
             masks_dir=o.masks_dir,
@@ -549,6 +553,12 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
             why += f", {by_reason[reason]} of them {reason}"
         raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
     stats, spec = manifest["stats"], config.spec
+    if not stats["intensity_images"]:  # every pair of the sample was rejected
+        raise ValueError(
+            f"none of the images sampled for the intensity statistics was accepted "
+            f"({counts['accepted']} accepted in all); re-run with --stats_sample 0 to use every "
+            "accepted image"
+        )
     if spec.mask_mode == "index" and stats["ignored_pixels"] and not any(stats["class_pixels"][1:]):
         raise ValueError(
             f"the masks hold only class 0 and the ignore label {spec.ignore_label}: every "

@@ -171,7 +171,7 @@ def encode_pair(
         source_id=pair.key,
     )
     pixel_sum = pixel_sumsq = None
-    if image.array is not None:
+    if pixels:  # only the sample counts, whatever the format, so mean and std stay unbiased
         pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms)
     stats = PairStats(
         split=pair.split,

@@ -39,6 +39,22 @@ def test_golden_numbers():
     assert out["channels"] == 3
 
 
+def test_images_outside_the_sample_count_everywhere_but_in_mean_and_std():
+    import dataclasses
+
+    fn = DatasetStatsFn(num_classes=2)
+    unsampled = dataclasses.replace(
+        _stats("train", 4, 4, 99, (10, 6)), pixel_sum=None, pixel_sumsq=None
+    )
+    accs = [fn.add_input(fn.create_accumulator(), s) for s in (_stats("val", 2, 2, 10, (0, 4)),)]
+    accs.append(fn.add_input(fn.create_accumulator(), unsampled))
+    out = fn.extract_output(fn.merge_accumulators(accs))
+    assert out["mean"] == [10.0, 10.0, 10.0] and out["std"] == [0.0, 0.0, 0.0]
+    assert out["intensity_images"] == 1
+    assert out["records"] == {"val": 1, "train": 1} and out["class_pixels"] == [10, 10]
+    assert out["image_height"] == {"min": 2, "median": 3.0, "max": 4}
+
+
 def test_gray_only_dataset_has_one_channel():
     fn = DatasetStatsFn(num_classes=2)
     acc = fn.add_input(fn.create_accumulator(), _stats("train", 1, 1, 7, (1, 0), channels=1))

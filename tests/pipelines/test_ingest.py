@@ -309,32 +309,96 @@ def test_statistics_sample_decodes_some_images_and_checks_all(tmp_path):
 
     images, masks = tmp_path / "in/images", tmp_path / "in/masks"
     arrays = {}
-    for i in range(16):
-        image, mask = random_pair(100 + i)
-        arrays[f"p{i:02d}"] = image
-        write(str(images / f"p{i:02d}.png"), encode(image))
-        write(str(masks / f"p{i:02d}.png"), encode(mask))
-    damaged = bytearray(encode(random_pair(200)[0]))
+    for i in range(110):
+        image, mask = random_pair(100 + i, 8, 8)
+        arrays[f"p{i:03d}"] = image
+        write(str(images / f"p{i:03d}.png"), encode(image))
+        write(str(masks / f"p{i:03d}.png"), encode(mask))
+    damaged = bytearray(encode(random_pair(300, 24, 24)[0]))
     damaged[damaged.index(b"IDAT") + 50] ^= 0xFF  # checksum no longer matches
     write(str(images / "damaged.png"), bytes(damaged))
-    write(str(masks / "damaged.png"), encode(random_pair(200)[1]))
+    write(str(masks / "damaged.png"), encode(random_pair(300, 24, 24)[1]))
     out = tmp_path / "out"
-    manifest = ingest.run(_args(images, masks, out, "--stats_sample=4"))
-    assert manifest["counts"] == {"found": 17, "accepted": 16, "rejected": 1}
+    manifest = ingest.run(_args(images, masks, out, "--stats_sample=100"))
+    assert manifest["counts"] == {"found": 111, "accepted": 110, "rejected": 1}
     assert manifest["rejects"]["by_reason"] == {"image_corrupt": 1}
-    # The sample: keys whose hash falls under 4 of 17 listed pairs, computed independently.
-    sampled = [arrays[k] for k in sorted(arrays) if in_sample(k, 4 / 17)]
+    # The sample: keys whose hash falls under 100 of 111 listed pairs, computed independently.
+    sampled = [arrays[k] for k in sorted(arrays) if in_sample(k, 100 / 111)]
     stats = manifest["stats"]
-    assert 0 < stats["intensity_images"] == len(sampled) < 16
+    assert 0 < stats["intensity_images"] == len(sampled) < 110
     pixels = np.concatenate([a.reshape(-1, 3) for a in sampled]).astype(np.float64)
     np.testing.assert_allclose(stats["mean"], pixels.mean(axis=0), rtol=1e-9)
     np.testing.assert_allclose(stats["std"], pixels.std(axis=0), rtol=1e-9)
-    assert (
-        manifest["splits"]["train"]["records"]
-        + manifest["splits"]["val"]["records"]
-        + (manifest["splits"]["test"]["records"])
-        == 16
-    )
+    assert sum(split["records"] for split in manifest["splits"].values()) == 110
     full = ingest.run(_args(images, masks, tmp_path / "full", "--stats_sample=0"))
-    assert full["stats"]["intensity_images"] == 16
+    assert full["stats"]["intensity_images"] == 110
     assert full["counts"] == manifest["counts"]
+
+
+def test_statistics_sample_flag_and_empty_sample_fail_clearly(tmp_path):
+    from pipelines.ingest.pipeline import IngestConfig, IngestOptions, check_outcome
+
+    args = _args(tmp_path / "images", tmp_path / "masks", tmp_path / "out", "--stats_sample=5")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(ValueError, match="--stats_sample must be 0"):
+        IngestConfig.from_options(IngestOptions(args))
+    config = IngestConfig.from_options(IngestOptions(args[:-1]))
+    manifest = {
+        "counts": {"found": 3, "accepted": 2, "rejected": 1},
+        "rejects": {"by_reason": {"image_corrupt": 1}},
+        "stats": {"intensity_images": 0, "ignored_pixels": 0, "class_pixels": [5, 5, 5]},
+    }
+    with pytest.raises(ValueError, match="--stats_sample 0"):
+        check_outcome(manifest, config)
+
+
+def _png_with_short_pixel_stream(data: bytes) -> bytes:
+    """The PNG with its pixel data replaced by a valid but far too short zlib stream, every
+    checksum recomputed: what only a faulty encoder writes."""
+    import zlib
+
+    pos, chunks = 8, [data[:8]]
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, payload = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IDAT":
+            payload = zlib.compress(b"\x00" * 3)
+        crc = zlib.crc32(kind + payload).to_bytes(4, "big")
+        chunks.append(len(payload).to_bytes(4, "big") + kind + payload + crc)
+        pos += 12 + length
+    return b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_an_undecodable_png_outside_the_sample_stops_training_with_the_fix(tmp_path):
+    from pipelines.image_io import verify_png
+    from pipelines.ingest.pairing import assign_split, in_sample
+    from segmodel import train
+
+    images, masks = tmp_path / "in/images", tmp_path / "in/masks"
+    for i in range(110):
+        image, mask = random_pair(400 + i)
+        write(str(images / f"p{i:03d}.png"), encode(image))
+        write(str(masks / f"p{i:03d}.png"), encode(mask))
+    splits = parse_splits("train=0.8,val=0.1,test=0.1")
+    name = next(
+        k
+        for k in (f"bad{i:03d}" for i in range(1000))
+        if not in_sample(k, 100 / 111) and assign_split(k, splits) == "train"
+    )
+    image, mask = random_pair(999)
+    bad = _png_with_short_pixel_stream(encode(image))
+    assert verify_png(bad) is not None  # its checksums are right
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_png(bad).numpy()
+    write(str(images / f"{name}.png"), bad)
+    write(str(masks / f"{name}.png"), encode(mask))
+    data = tmp_path / "data"
+    manifest = ingest.run(_args(images, masks, data, "--stats_sample=100"))
+    assert manifest["counts"]["accepted"] == 111  # outside the sample it got in
+    overrides = ["train.epochs=1", "train.steps_per_epoch=60", "data.cache_decoded=false"]
+    with pytest.raises(ValueError, match="--stats_sample 0"):
+        train.train(str(data), str(tmp_path / "run"), "smoke", overrides, verbose=0)
+    full = ingest.run(_args(images, masks, tmp_path / "full", "--stats_sample=0"))
+    assert full["rejects"]["by_reason"] == {"image_corrupt": 1}  # decoded: rejected by name
