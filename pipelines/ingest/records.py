@@ -3,9 +3,9 @@
     python -m pipelines.ingest --images_dir data/images --masks_dir data/masks ...
 
 Each pair is decoded at most once: the same arrays feed validation, statistics and (when the
-source is not PNG/JPEG) the lossless re-encode. A PNG image that is stored as it is and is not
-in the statistics sample (`pixels=False`) is checked without decoding (image_io.verify_png):
-decoding is nearly all of an 8-bit RGB pair's cost.
+source is not PNG/JPEG) the lossless re-encode. Every PNG stored as it is gets its structure and
+checksums checked (image_io.verify_png); outside the statistics sample (`pixels=False`) that is
+all it gets, since decoding is nearly all of an 8-bit RGB pair's cost.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class PairStats:
     """What the manifest needs to know about one accepted pair.
 
     Pixel sums are over the image seen as RGB (gray replicated, alpha dropped), kept as exact
-    Python ints so that millions of images add up without rounding; None for an image that
-    was not decoded (outside the statistics sample).
+    Python ints so that millions of images add up without rounding; None for an image outside
+    the statistics sample (decoded or not), so that no format weighs more in the mean.
     """
 
     split: str
