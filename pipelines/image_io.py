@@ -28,9 +28,12 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 10k x 10k: larger frames should be tiled bef
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
+# Pillow modes of PNGs whose bytes TensorFlow decodes to the same pixels -> (channels, bits).
+_PNG_LAYOUT = {"L": (1, 8), "RGB": (3, 8), "RGBA": (4, 8), "I;16": (1, 16)}
+
 _PASSTHROUGH = {
     # format -> Pillow modes whose bytes TensorFlow decodes to the same pixels.
-    "PNG": {"L", "RGB", "RGBA", "I;16"},
+    "PNG": set(_PNG_LAYOUT),
     "JPEG": {"L", "RGB"},
 }
 
@@ -42,8 +45,6 @@ class ImageError(ValueError):
         super().__init__(message)
         self.reason = reason
 
-
-_MODE_LAYOUT = {"L": (1, 8), "RGB": (3, 8), "RGBA": (4, 8), "I;16": (1, 16)}  # channels, bits
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -148,13 +149,13 @@ def verify_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     if not data.startswith(_PNG_SIGNATURE):
         return None
     image = open_header(data, max_pixels=max_pixels)
-    if image.mode not in _MODE_LAYOUT or getattr(image, "n_frames", 1) != 1:
+    if image.mode not in _PNG_LAYOUT or getattr(image, "n_frames", 1) != 1:
         return None
     try:
         image.verify()
     except Exception as e:
         raise ImageError("corrupt", f"truncated or corrupt PNG data: {e}") from None
-    channels, bit_depth = _MODE_LAYOUT[image.mode]
+    channels, bit_depth = _PNG_LAYOUT[image.mode]
     width, height = image.size
     return DecodedImage(None, "PNG", image.mode, True, height, width, channels, bit_depth)
 
