@@ -5,7 +5,8 @@
         --skip_seed --variant group=model.norm=group --variant bn99=model.norm_momentum=0.99
 
 Datasets (bench/small_datasets.py; split by folders, so neighbouring slices never straddle
-splits): nuclei_blocks (real, 16-bit, 40 train slices), synthetic_small (150 images of varied
+splits): nuclei_blocks (real, 16-bit, 40 train slices), nuclei_tiles (the same stack split in
+the plane, so no nucleus is in two splits), synthetic_small (150 images of varied
 sizes, 4 classes), thin_rare (40 large gray images, thin curves and a rare class), tissue_slices
 (182 16-bit slices of 189..233 px through 14 generated organs, 3 classes, split by organ).
 
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=4, help="Training budget per model.")
     parser.add_argument(
-        "--datasets", default="nuclei_blocks,synthetic_small,thin_rare,tissue_slices"
+        "--datasets", default="nuclei_blocks,nuclei_tiles,synthetic_small,thin_rare,tissue_slices"
     )
     parser.add_argument("--workdir", default="", help="Reuse ingested data (default: temp).")
     parser.add_argument("--skip_seed", action="store_true", help="Only our rows.")
