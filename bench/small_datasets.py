@@ -10,8 +10,8 @@ for the ingest's `--splits folders` mode. Each returns {"images_dir", "masks_dir
   nuclei_blocks    the real nuclei stack (60 slices, 16-bit), split by contiguous blocks of
                    slices with 4-slice guard bands, so neighbouring slices never straddle splits.
   nuclei_tiles     the same stack split in the plane instead: every slice gives a 256x96 training
-                   strip and 96x96 validation and test tiles, 64 px apart (more than any
-                   nucleus is wide), so no nucleus has pixels in two splits.
+                   strip and 96x96 validation and test tiles, 64 px apart; the builder checks
+                   that no labelled nucleus has pixels in two splits.
   synthetic_small  150 `sample_data.synthetic_pair`s, 4 classes, sides 96..224 px.
   thin_rare        40 gray 320x384 images: thin curves (~3-10 % of pixels) and rare small
                    blobs (well under 1 %) of overlapping brightness on an uneven, noisy background.
@@ -60,8 +60,9 @@ def build_nuclei_blocks(output_dir: str) -> dict:
     }
 
 
-# (rows, columns) of each split's tile in every 256x256 slice; the gaps between them (64 px)
-# are wider than any nucleus (at most 61 px), so each nucleus falls in one split at most.
+# (rows, columns) of each split's tile in every 256x256 slice, 64 px apart. Where the nuclei
+# lie, that keeps each in one split at most (the widest, 66 px, lies inside the training
+# strip); build_nuclei_tiles checks it rather than trusting the geometry.
 NUCLEI_TILES = {
     "train": (slice(0, 256), slice(0, 96)),
     "val": (slice(0, 96), slice(160, 256)),
@@ -72,19 +73,21 @@ NUCLEI_TILES = {
 def build_nuclei_tiles(output_dir: str) -> dict:
     """Every slice of the nuclei stack cut into the three NUCLEI_TILES; binary masks.
 
-    Slices split by blocks (nuclei_blocks) share every nucleus between the splits (all 20 span
-    slices 17-59) and leave one fading nucleus in the test block; tiles split the objects
-    themselves, as spatial cross-validation does. Checked here: no nucleus in two splits.
+    Slices split by blocks (nuclei_blocks) put the same nuclei in train and in val/test (each
+    starts by slice 28, inside the training block) and leave two nuclei, mostly one, in the
+    test block; tiles split the objects themselves, as spatial cross-validation does. Checked
+    before anything is written: no labelled nucleus in two splits.
     """
     images, labels = sample_data.nuclei_stack()
-    save, info = _writer(output_dir)
     owner = {}
+    for split, (rows, cols) in NUCLEI_TILES.items():
+        for instance in np.unique(labels[:, rows, cols]).tolist():
+            if instance and owner.setdefault(instance, split) != split:
+                raise ValueError(f"nucleus {instance} is in {owner[instance]} and {split}")
+    save, info = _writer(output_dir)
     for split, (rows, cols) in NUCLEI_TILES.items():
         for z in range(len(images)):
             tile = labels[z][rows, cols]
-            for instance in np.unique(tile[tile > 0]).tolist():
-                if owner.setdefault(instance, split) != split:
-                    raise AssertionError(f"nucleus {instance} in {owner[instance]} and {split}")
             image = np.ascontiguousarray(images[z][rows, cols]).astype(np.uint16)
             save(split, f"slice_{z:03d}", image, (tile > 0).astype(np.uint8))
     return {**info, "num_classes": 2, "class_names": ["background", "nucleus"]}
