@@ -5,7 +5,7 @@
 Any input size works: the input is padded up to a multiple of 2**depth inside the model and the
 output cropped back, so callers never pad. Multi-class models end in a softmax over classes;
 binary models (num_classes=2) in one sigmoid channel. The head is float32 so mixed precision is
-safe. Saved and reloaded as `.keras`; the two custom layers are registered.
+safe. Saved and reloaded as `.keras`; the custom layers are registered.
 """
 
 from __future__ import annotations
@@ -49,6 +49,46 @@ class CropToReference(keras.layers.Layer):
     def compute_output_shape(self, input_shapes):
         x_shape, ref_shape = input_shapes
         return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="segmodel")
+class BilinearUpsample2x(keras.layers.Layer):
+    """Doubles height and width by bilinear interpolation (half-pixel centres, edges clamped),
+    the values of `tf.image.resize(x, 2 * size, "bilinear")`.
+
+    Workaround: Keras 3.15's `UpSampling2D(interpolation="bilinear")` checks `size[0] <= 0` in
+    Python, which fails inside a TensorFlow graph whenever height and width are unknown, as
+    they are for whole images of any size (model.fit, tf.function); the check came with
+    keras-team/keras#22079, where the regression is reported. For a factor of 2 every
+    output pixel is 3/4 of its source pixel plus 1/4 of the neighbour on its side, so the
+    layer needs only slices, sums and a reshape, which trace with unknown sizes on any backend.
+    """
+
+    def call(self, inputs):
+        x = self._double(inputs, axis=1)
+        return self._double(x, axis=2)
+
+    @staticmethod
+    def _double(x, axis: int):
+        first = x[:, :1] if axis == 1 else x[:, :, :1]
+        last = x[:, -1:] if axis == 1 else x[:, :, -1:]
+        head = x[:, :-1] if axis == 1 else x[:, :, :-1]
+        tail = x[:, 1:] if axis == 1 else x[:, :, 1:]
+        before = ops.concatenate([first, head], axis=axis)  # x[i - 1], clamped
+        after = ops.concatenate([tail, last], axis=axis)  # x[i + 1], clamped
+        even = x * 0.75 + before * 0.25
+        odd = x * 0.75 + after * 0.25
+        pairs = ops.stack([even, odd], axis=axis + 1)  # [..., n, 2, ...]
+        shape = ops.shape(x)
+        size = [shape[0], shape[1], shape[2], shape[3]]
+        size[axis] = size[axis] * 2
+        return ops.reshape(pairs, size)
+
+    def compute_output_shape(self, input_shape):
+        def double(n):
+            return None if n is None else 2 * n
+
+        return (input_shape[0], double(input_shape[1]), double(input_shape[2]), input_shape[3])
 
 
 def _norm(config: ModelConfig, filters: int, name: str):
@@ -105,7 +145,7 @@ def build_unet(config: ModelConfig, num_classes: int, channels: int) -> keras.Mo
         if config.upsample == "transpose":
             x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}_transpose")(x)
         else:
-            x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
+            x = BilinearUpsample2x(name=f"up{level}_resize")(x)
             x = keras.layers.Conv2D(filters, 3, padding="same", name=f"up{level}_conv")(x)
         x = keras.layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
         x = _conv_block(x, filters, config, f"up{level}")

@@ -42,3 +42,27 @@ def test_variants_save_and_reload_identically(tmp_path, variant):
 def test_head_is_float32_for_mixed_precision():
     model = unet.build_unet(SMALL, num_classes=3, channels=3)
     assert model.get_layer("head").dtype_policy.compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("size", [(5, 7), (1, 1), (2, 3), (16, 9)])
+def test_bilinear_upsample_matches_tf_image_resize(size):
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).normal(size=(2, *size, 3)).astype(np.float32)
+    expected = tf.image.resize(x, (2 * size[0], 2 * size[1]), method="bilinear").numpy()
+    got = np.asarray(unet.BilinearUpsample2x()(x))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_trains_in_a_graph_on_images_of_unknown_size(upsample):
+    # model.fit over whole images of any size traces with height and width unknown; Keras'
+    # bilinear UpSampling2D failed there ("symbolic tf.Tensor as a Python bool").
+    import tensorflow as tf
+
+    model = unet.build_unet(dataclasses.replace(SMALL, upsample=upsample), 3, channels=1)
+    step = tf.function(
+        lambda x: model(x, training=True),
+        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)],
+    )
+    assert tuple(step(np.zeros((2, 13, 22, 1), np.float32)).shape) == (2, 13, 22, 3)
