@@ -46,7 +46,7 @@ class ImageError(ValueError):
         self.reason = reason
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +146,7 @@ def verify_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     Raises:
       ImageError: see open_header; corrupt for a bad checksum or a truncated file.
     """
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         return None
     image = open_header(data, max_pixels=max_pixels)
     if image.mode not in _PNG_LAYOUT or getattr(image, "n_frames", 1) != 1:

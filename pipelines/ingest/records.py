@@ -16,6 +16,7 @@ import posixpath
 import numpy as np
 
 from pipelines.image_io import (
+    PNG_SIGNATURE,
     ImageError,
     channel_histograms,
     encode_png,
@@ -113,9 +114,7 @@ class _RejectError(Exception):
 def is_gray8_png(data: bytes) -> bool:
     """True for a PNG whose header says 8-bit grayscale (colour type 0): TensorFlow decodes its
     bytes to exactly the values Pillow reads, so they can be stored as they are."""
-    return (
-        data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data[24:26] == b"\x08\x00"
-    )
+    return data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR" and data[24:26] == b"\x08\x00"
 
 
 def encode_pair(
