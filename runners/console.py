@@ -35,11 +35,17 @@ def _not_import_noise(record: logging.LogRecord) -> bool:
 
 def _readable_worker_record(record: logging.LogRecord) -> bool:
     """Beam's local job service logs a worker's record as 'Worker: %s' with the log entry's
-    text form; keep only its message and trace (e.g. the traceback of a failing DoFn)."""
-    if record.msg != "Worker: %s" or not record.args:
+    text form, and the FnApiRunner's logging service for a Docker worker logs that text form
+    itself ('severity: WARN\ntimestamp {...}\nmessage: "..."'); keep only its message and
+    trace (e.g. the traceback of a failing DoFn)."""
+    if record.msg == "Worker: %s" and record.args:
+        entry = str(record.args[0])
+    elif isinstance(record.msg, str) and record.msg.startswith("severity: ") and not record.args:
+        entry = record.msg
+    else:
         return True
     fields = {}
-    for name, quoted in _WORKER_FIELD.findall(str(record.args[0])):
+    for name, quoted in _WORKER_FIELD.findall(entry):
         try:
             fields.setdefault(name, ast.literal_eval(quoted))
         except (ValueError, SyntaxError):

@@ -6,11 +6,12 @@ a ValueError (bad flag, unreadable metadata, unwritable output) into one line an
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import apache_beam as beam
 
-from runners import console, watchdog
+from runners import console, containers, watchdog
 from runners.stderr_filter import filtered_stderr
 
 
@@ -27,6 +28,9 @@ def pipeline_options(argv: list[str]):
 
     options = PipelineOptions(profiles.apply_profile(argv))
     FileSystems.set_options(options)
+    image = containers.docker_image(options)
+    if image is not None:
+        containers.check_image(image)  # before any listing or output check: one line, exit 2
     return options
 
 
@@ -86,14 +90,34 @@ def execute(options, build, test_pipeline=None) -> None:
             "run or written (a full translation needs --runner DataflowRunner)."
         )
         return
+    runner = local_runner(options)
     with (
         filtered_stderr(),
-        watchdog.watch(),
-        beam.Pipeline(runner=local_runner(options), options=options) as p,
+        _watched(options, runner),
+        beam.Pipeline(runner=runner, options=options) as p,
     ):
         build(p)
     if is_dry_run(options):
         _write_job_description(options, p.result)
+
+
+@contextlib.contextmanager
+def _watched(options, runner):
+    """The FnApiRunner's run, watched (runners.watchdog: a dead worker is an error, not a hang;
+    with DOCKER its containers are checked first and removed after: runners.containers).
+    Other runners are not watched: a portable or remote job's outcome is its final state, and
+    the threads of Beam's SDK harness that a LOOPBACK job runs in this process raise while the
+    job server tears a stage down ("Multiplexer hanging up") also in jobs that finished."""
+    if runner is None:
+        yield
+        return
+    image = containers.docker_image(options)
+    if image is None:
+        with watchdog.watch():
+            yield
+        return
+    with containers.worker_containers(image), watchdog.watch(f"a worker container of {image}"):
+        yield
 
 
 def _translates_dry_runs(options) -> bool:
@@ -134,16 +158,30 @@ WORKER_OPTION_PREFIXES = ("s3_", "hdfs_", "azure_", "blob_", "default_sdk_harnes
 
 
 def local_runner(options):
-    """For the FnApiRunner: one whose worker processes receive the job's pipeline options.
+    """For the FnApiRunner: one whose worker processes receive the job's pipeline options, and
+    whose workers run in the environment that --environment_type names (the `container`
+    profile: DOCKER, one container of --environment_config's image per worker).
 
     Beam's FnApiRunner, built by name, hands its subprocess workers an empty option set (its
     default provision info has none), so a worker's filesystems have no S3 endpoint or keys and
     list the real AWS endpoint, retrying for minutes. Its public `provision_info` argument
-    carries them, as portable runners do. Other runners: None (Beam picks by --runner)."""
-    from apache_beam.options.pipeline_options import StandardOptions
+    carries them, as portable runners do.
+
+    Beam's FnApiRunner also ignores --environment_type: it runs its workers in this process or
+    in subprocesses (--direct_running_mode). Its public `default_environment` argument takes a
+    portable environment instead; Beam's embedded job service (--runner PortableRunner
+    --job_endpoint embed) would honour --environment_type too, but it always runs one worker
+    (local_job_service.BeamJob builds its FnApiRunner without --direct_num_workers, Beam 2.77),
+    so one container would do all the work. Other runners: None (Beam picks by --runner)."""
+    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
 
     if options.view_as(StandardOptions).runner not in ("FnApiRunner", None):
         return None
+    environment = None
+    if options.view_as(PortableOptions).environment_type:
+        from apache_beam.transforms import environments
+
+        environment = environments.Environment.from_options(options.view_as(PortableOptions))
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
@@ -161,12 +199,13 @@ def local_runner(options):
             value = str(value)  # a Struct holds numbers as doubles: "2.0" is no int flag
         values.update({f"beam:option:{key}:v1": value})
     return FnApiRunner(
+        default_environment=environment,
         provision_info=ExtendedProvisionInfo(
-            beam_provision_api_pb2.ProvisionInfo(
-                retrieval_token="unused-retrieval-token",  # noqa: S106  (Beam's own placeholder)
-                pipeline_options=values,
-            )
-        )
+            # No retrieval token: a container's boot would ask the runner for a legacy
+            # artifact manifest under it, which the FnApiRunner does not serve; staged files
+            # (--setup_file, --requirements_file) travel as the environment's dependencies.
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=values)
+        ),
     )
 
 

@@ -39,6 +39,9 @@ NOISE = (
     # Beam's local SDK workers log their start-up at INFO in logging.basicConfig's format
     # ("INFO:apache_beam...") before they read the pipeline's log level.
     rb"|(INFO|DEBUG):"
+    # Beam's Docker worker handler tries `docker pull` before each worker container; for our
+    # localhost/ image names that attempt fails at once on loopback (runners/container/build.sh).
+    rb'|Error response from daemon: Get "https?://localhost(:\d+)?/v2/": dial tcp .* refused'
     rb"|.*(" + b"|".join(re.escape(h.encode()) for h in HARMLESS) + rb"))"
 )
 

@@ -24,28 +24,34 @@ class WorkerDiedError(RuntimeError):
 
 
 @contextlib.contextmanager
-def watch():
+def watch(worker: str = "a local worker"):
     """Runs the body (a pipeline run) so that a dying runner thread ends it with an error.
 
     Only in the main thread (where signal handlers live); elsewhere the body runs unwatched.
+    `worker` names what died in the error ("a local worker", "a worker container of IMAGE").
+    The first failure interrupts the run once, with its traceback on stderr; the threads that
+    fail after it (the dead worker's control and data streams closing, Beam's cleanup) are its
+    consequences and say nothing more, so they are neither printed nor signalled again.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     failures: list[str] = []
+    first = threading.Lock()
     previous_hook = threading.excepthook
     interrupt = signal.SIGUSR1
 
     def hook(args):
-        previous_hook(args)  # the thread's traceback still reaches stderr
-        if args.exc_type is SystemExit:
+        if args.exc_type is SystemExit or not first.acquire(blocking=False):
             return
-        failures.append(f"{args.thread.name if args.thread else 'a thread'}: {args.exc_value}")
+        previous_hook(args)  # the first failure's traceback still reaches stderr
+        what = str(args.exc_value).strip() or args.exc_type.__name__
+        failures.append(f"{args.thread.name if args.thread else 'a thread'}: {what}")
         os.kill(os.getpid(), interrupt)
 
     def handler(signum, frame):
         raise WorkerDiedError(
-            f"a local worker died, so the job cannot finish ({failures[-1]}); "
+            f"{worker} died, so the job cannot finish ({failures[0]}); "
             "its own output above says why"
             if failures
             else "interrupted by a runner thread"

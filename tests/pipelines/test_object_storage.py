@@ -6,43 +6,26 @@ local profile (FnApiRunner, 2 worker processes) and the S3 flags on the command 
 options must reach the launcher's checks and the worker processes alike.
 """
 
-import io
 import json
 import os
 import subprocess
 import sys
 
-import boto3  # test dependencies (pyproject's test extra): never skipped
-import moto.server as moto_server
 import pytest
 from builders import encode, random_pair, write
-
-from pipelines import tfrecords
+from object_store import flags as _flags
+from object_store import read as _read
+from object_store import records as _records
+from object_store import s3_server
+from object_store import upload as _upload
 
 pytestmark = pytest.mark.slow
-KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
-REGION = "us-east-1"
 
 
 @pytest.fixture(scope="module")
 def s3():
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=url, region_name=REGION, **KEYS)
-    client.create_bucket(Bucket="seg")
-    yield url, client
-    server.stop()
-
-
-def _flags(url):
-    return [
-        f"--s3_endpoint_url={url}",
-        f"--s3_access_key_id={KEYS['aws_access_key_id']}",
-        f"--s3_secret_access_key={KEYS['aws_secret_access_key']}",
-        f"--s3_region_name={REGION}",
-    ]
+    with s3_server() as server:
+        yield server
 
 
 def _run(module, *args):
@@ -58,24 +41,6 @@ def _run(module, *args):
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return done
-
-
-def _upload(client, folder, prefix):
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            client.upload_file(path, "seg", f"{prefix}/{os.path.relpath(path, folder)}")
-
-
-def _read(client, key):
-    return client.get_object(Bucket="seg", Key=key)["Body"].read()
-
-
-def _records(data: bytes) -> list[bytes]:
-    f, out = io.BytesIO(data), []
-    while (record := tfrecords.read_record(f)) is not None:
-        out.append(record)
-    return out
 
 
 def _raw_dataset(root):

@@ -1,0 +1,99 @@
+"""Worker containers for the FnApiRunner (the `container` profile): checked before the run,
+removed after it.
+
+    segscale ingest --profile container --environment_config localhost/segscale-worker:0.1.0 ...
+
+With --environment_type DOCKER, Beam's DockerSdkWorkerHandler starts one container of the
+image per worker (`docker run -d --network=host IMAGE --id=... --control_endpoint=...`) and
+kills it at the end of the run, but never removes it (no --rm; apache_beam/runners/portability/
+fn_api_runner/worker_handlers.py, Beam 2.77), so every run would leave its containers behind.
+After a run that succeeded we remove the exited containers of the image that the run started;
+after a failure we stop them and keep them, for `docker logs`. An image that Docker does not have is an
+error before anything starts (Beam would try to pull it, then fail inside a worker thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+
+# Beam warns that direct_num_workers > 1 wants a multi_processing or multi_threading running
+# mode; that is true of its own subprocess workers, not of a Docker environment, where each
+# worker is a container (fn_runner.FnApiRunner.run_pipeline, Beam 2.77).
+_RUNNING_MODE_WARNING = "If direct_num_workers is not equal to 1, direct_running_mode"
+
+
+def docker_image(options) -> str | None:
+    """The worker image when the run's environment is DOCKER, else None."""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    portable = options.view_as(PortableOptions)
+    if (portable.environment_type or "").upper() != "DOCKER":
+        return None
+    from apache_beam.transforms import environments
+
+    return portable.environment_config or environments.DockerEnvironment.default_docker_image()
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise ValueError("--environment_type DOCKER: no docker command on this machine")
+    done = subprocess.run([docker, *args], capture_output=True, text=True, timeout=60)
+    if check and done.returncode != 0:
+        raise ValueError(f"docker {args[0]}: {done.stderr.strip() or done.returncode}")
+    return done
+
+
+def check_image(image: str) -> None:
+    """Raises ValueError, saying what to do, unless Docker answers and has `image`."""
+    if _docker("version", check=False).returncode != 0:
+        raise ValueError("--environment_type DOCKER: no Docker engine answers (start dockerd)")
+    if _docker("image", "inspect", image, check=False).returncode != 0:
+        raise ValueError(
+            f"--environment_config {image}: no such image in this machine's Docker engine; "
+            "build it with runners/container/build.sh (it prints the reference to pass)"
+        )
+
+
+def _containers(image: str) -> set[str]:
+    listed = _docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"ancestor={image}")
+    return set(listed.stdout.split())
+
+
+class _QuietRunningMode(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_RUNNING_MODE_WARNING)
+
+
+@contextlib.contextmanager
+def worker_containers(image: str):
+    """Runs the body (a pipeline run on `image`'s containers); removes the run's containers
+    when it succeeds, keeps them when it fails."""
+    before = _containers(image)
+    runner_log = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
+    quiet = _QuietRunningMode()
+    runner_log.addFilter(quiet)
+    try:
+        yield
+    except BaseException:
+        started = sorted(_containers(image) - before)
+        if started:
+            # Beam's cleanup of a failed run can stop before it kills them (a dead worker's
+            # data connection raises in DockerSdkWorkerHandler.close); their SDK processes
+            # would go on retrying a runner that is gone.
+            _docker("kill", *started, check=False)
+            logging.getLogger(__name__).warning(
+                "the run's worker containers are kept for `docker logs`: %s",
+                " ".join(c[:12] for c in started),
+            )
+        raise
+    else:
+        started = sorted(_containers(image) - before)
+        if started:
+            # Beam has killed them; --force also covers one still stopping.
+            _docker("rm", "--force", *started, check=False)
+    finally:
+        runner_log.removeFilter(quiet)

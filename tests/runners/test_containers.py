@@ -1,0 +1,228 @@
+"""Both pipelines with their SDK harness in Docker containers of the worker image (the
+`container` profile), over object storage, compared with the local profile on the same bucket.
+
+The containers see none of this machine's files: they hold only the image
+(runners/container/build.sh), reach the S3 server on loopback (Beam runs them with
+--network=host) and learn its endpoint and keys only from the pipeline options, through the
+runner's provision info: they have no AWS configuration or environment of their own, so any
+object they read or write proves that the options reached them.
+
+Needs a Docker engine and the image. CI builds it (.ci/run) and sets SEGSCALE_WORKER_IMAGE and
+SEGSCALE_REQUIRE_CONTAINERS=1, so there a missing engine or image fails instead of skipping.
+Quick loop: -m "not slow" (these are slow and marked `container`).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from builders import encode, random_pair
+from object_store import flags, keys, read, records, s3_server, upload
+
+IMAGE = os.environ.get("SEGSCALE_WORKER_IMAGE", "localhost/segscale-worker:0.1.0")
+DOCKER = shutil.which("docker") or "docker"
+
+
+def _docker_ready() -> str | None:
+    """None when Docker answers and has the image, else why not."""
+    try:
+        if subprocess.run([DOCKER, "info"], capture_output=True, timeout=30).returncode:
+            return "no Docker engine answers"
+        inspect = subprocess.run([DOCKER, "image", "inspect", IMAGE], capture_output=True)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"no docker command ({e})"
+    return None if inspect.returncode == 0 else f"no image {IMAGE} (runners/container/build.sh)"
+
+
+_why_not = _docker_ready()
+if _why_not and os.environ.get("SEGSCALE_REQUIRE_CONTAINERS") == "1":
+    raise RuntimeError(f"container tests required, but {_why_not}")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.container,
+    pytest.mark.skipif(_why_not is not None, reason=str(_why_not)),
+]
+
+
+def _running(image=IMAGE) -> list[str]:
+    out = subprocess.run(
+        [DOCKER, "ps", "--all", "--quiet", "--filter", f"ancestor={image}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+def _started_since(since: float) -> list[str]:
+    """IDs of the image's containers started since `since` (Docker's own event log)."""
+    out = subprocess.run(
+        [DOCKER, "events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}"]
+        + ["--filter", f"image={IMAGE}", "--filter", "event=start", "--format", "{{.ID}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return out.split()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with s3_server() as server:
+        yield server
+
+
+def _run(module, profile, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    extra = [f"--environment_config={IMAGE}"] if profile == "container" else []
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args, f"--profile={profile}", "--direct_num_workers=2"]
+        + extra,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _raw_dataset(client):
+    for i in range(14):
+        image, mask = random_pair(i, 24 + i, 30)
+        client.put_object(Bucket="seg", Key=f"raw/images/img{i:02d}.png", Body=encode(image))
+        client.put_object(Bucket="seg", Key=f"raw/masks/img{i:02d}.png", Body=encode(mask))
+    client.put_object(Bucket="seg", Key="raw/images/broken.png", Body=b"not a png")
+    client.put_object(Bucket="seg", Key="raw/masks/broken.png", Body=encode(random_pair(99)[1]))
+    client.put_object(Bucket="seg", Key="raw/images/orphan.png", Body=encode(random_pair(98)[0]))
+
+
+def test_both_pipelines_in_containers_match_the_local_profile(s3, exported_model):
+    url, client = s3
+    _raw_dataset(client)
+    upload(client, exported_model, "model")  # the containers cannot see the local copy
+    before = set(_running())
+    common = ["--num_classes=3", "--splits=train=0.6,val=0.2,test=0.2", *flags(url)]
+    inputs = ["--images_dir=s3://seg/raw/images", "--masks_dir=s3://seg/raw/masks"]
+    for profile in ("local", "container"):
+        since = time.time()
+        _run("pipelines.ingest", profile, *inputs, f"--output_dir=s3://seg/{profile}/data", *common)
+    assert len(_started_since(since)) >= 2  # the container run's workers were containers
+
+    # Ingest: same counts and rejects, the same records in the same shards.
+    local = json.loads(read(client, "local/data/manifest.json"))
+    boxed = json.loads(read(client, "container/data/manifest.json"))
+    assert boxed["counts"] == local["counts"] == {"found": 16, "accepted": 14, "rejected": 2}
+    assert boxed["rejects"]["by_reason"] == local["rejects"]["by_reason"]
+    for split, info in local["splits"].items():
+        assert boxed["splits"][split]["shards"] == info["shards"]
+        for shard in info["shards"]:
+            mine = records(read(client, f"local/data/{shard}"))
+            theirs = records(read(client, f"container/data/{shard}"))
+            assert sorted(theirs) == sorted(mine), shard
+    assert sorted(read(client, "container/data/rejects.jsonl").splitlines()) == sorted(
+        read(client, "local/data/rejects.jsonl").splitlines()
+    )
+
+    # Inference: byte-identical masks, the same prediction records, the same counts.
+    infer = ["--model_dir=s3://seg/model", "--input_pattern=s3://seg/raw/images/*.png"]
+    infer += ["--tile_size=64", "--tile_overlap=16", "--batch_size=4", *flags(url)]
+    runs = {}
+    for profile in ("local", "container"):
+        since = time.time()
+        done = _run("pipelines.infer", profile, *infer, f"--output_dir=s3://seg/{profile}/pred")
+        assert "inputs 16 = predictions 15 + rejects 1" in done.stdout
+        runs[profile] = done
+    assert len(_started_since(since)) >= 2
+    local_keys = {k.split("/", 2)[2] for k in keys(client, "local/pred/masks/")}
+    boxed_keys = {k.split("/", 2)[2] for k in keys(client, "container/pred/masks/")}
+    assert boxed_keys == local_keys and len(local_keys) == 15
+    for key in local_keys:
+        assert read(client, f"container/pred/{key}") == read(client, f"local/pred/{key}"), key
+
+    def predictions(profile):
+        rows = [
+            json.loads(line)
+            for key in keys(client, f"{profile}/pred/predictions-")
+            for line in read(client, key).splitlines()
+        ]
+        return sorted((r["path"], r["class_fractions"], r["mean_confidence"]) for r in rows)
+
+    assert predictions("container") == predictions("local")
+    (ledger,) = [
+        json.loads(line) for line in read(client, "container/pred/runs.jsonl").splitlines()
+    ]
+    assert (ledger["segmented"], ledger["rejects"]) == (15, 1)
+
+    # The runs leave no container behind, and print nothing of Docker's on stderr.
+    assert set(_running()) == before
+    assert "Error response from daemon" not in runs["container"].stderr
+
+
+def test_a_worker_dying_in_its_container_fails_the_job_with_one_error(caplog):
+    """Beam's FnApiRunner would wait for the dead worker (boot restarts its SDK process, which
+    never answers the lost bundle); runners.watchdog fails the job with one error instead, and
+    the run's containers are stopped, not left retrying."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners import launch, watchdog
+
+    options = PipelineOptions(
+        [
+            "--runner=FnApiRunner",
+            "--environment_type=DOCKER",
+            f"--environment_config={IMAGE}",
+            "--direct_num_workers=2",
+        ]
+    )
+    before = set(_running())
+    start = time.time()
+    with pytest.raises(watchdog.WorkerDiedError, match=f"a worker container of {IMAGE} died"):
+        # os._exit(3) in the worker: its SDK process ends mid-bundle (as when the kernel kills
+        # it for memory). A builtin, so it unpickles in the container, which has no tests/.
+        launch.execute(options, lambda p: p | beam.Create([3, 3, 3, 3]) | beam.Map(os._exit))
+    assert time.time() - start < 120
+    left = sorted(set(_running()) - before)
+    assert left, "the failed run's containers are kept for docker logs"
+    status = subprocess.run(
+        [DOCKER, "inspect", "--format", "{{.State.Status}}", *left],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert set(status) == {"exited"}, status  # stopped: nothing keeps retrying the runner
+    assert any("kept for `docker logs`" in r.getMessage() for r in caplog.records)
+    subprocess.run([DOCKER, "rm", "--force", *left], capture_output=True, check=False)
+
+
+def test_a_missing_image_is_one_line_before_anything_starts(tmp_path):
+    (tmp_path / "in").mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.ingest",
+            f"--images_dir={tmp_path / 'in'}",
+            f"--masks_dir={tmp_path / 'in'}",
+            f"--output_dir={tmp_path / 'out'}",
+            "--num_classes=2",
+            "--profile=container",
+            "--environment_config=localhost/segscale-worker:no-such-tag",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --environment_config localhost/segscale-worker:no-such-tag: no such image in "
+        "this machine's Docker engine; build it with runners/container/build.sh (it prints the "
+        "reference to pass)"
+    )
