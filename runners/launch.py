@@ -11,7 +11,7 @@ import sys
 
 import apache_beam as beam
 
-from runners import console, containers, watchdog
+from runners import console, watchdog, workers
 from runners.stderr_filter import filtered_stderr
 
 
@@ -28,9 +28,7 @@ def pipeline_options(argv: list[str]):
 
     options = PipelineOptions(profiles.apply_profile(argv))
     FileSystems.set_options(options)
-    image = containers.docker_image(options)
-    if image is not None:
-        containers.check_image(image)  # before any listing or output check: one line, exit 2
+    workers.check_environment(options)  # before any listing or output check: one line, exit 2
     return options
 
 
@@ -104,19 +102,19 @@ def execute(options, build, test_pipeline=None) -> None:
 @contextlib.contextmanager
 def _watched(options, runner):
     """The FnApiRunner's run, watched (runners.watchdog: a dead worker is an error, not a hang;
-    with DOCKER its containers are checked first and removed after: runners.containers).
+    with DOCKER its containers are checked first and removed after: runners.workers).
     Other runners are not watched: a portable or remote job's outcome is its final state, and
     the threads of Beam's SDK harness that a LOOPBACK job runs in this process raise while the
     job server tears a stage down ("Multiplexer hanging up") also in jobs that finished."""
     if runner is None:
         yield
         return
-    image = containers.docker_image(options)
+    image = workers.docker_image(options)
     if image is None:
         with watchdog.watch():
             yield
         return
-    with containers.worker_containers(image), watchdog.watch(f"a worker container of {image}"):
+    with workers.worker_containers(image), watchdog.watch(f"a worker container of {image}"):
         yield
 
 

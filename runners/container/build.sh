@@ -69,11 +69,13 @@ if [ ! -x "$boot" ]; then
 fi
 
 # 3. Wheels: every pinned dependency (once per pyproject.toml), and segscale itself.
-key="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
-deps="$cache/deps-$key"
+# Keyed on pyproject.toml's dependency lists only (not on its tool settings).
+key="$(sed -n '/^dependencies = \[/,/^\[tool/p' "$root/pyproject.toml" | sha256sum | cut -c1-16)"
+deps="$cache/deps-$key-${extras//,/-}"
 if [ ! -f "$deps/.complete" ]; then
   say "building the dependency wheelhouse (PyPI) ..."
-  rm -rf "$deps" && mkdir -p "$deps"
+  rm -rf "$cache"/deps-*  # an older wheelhouse (another pyproject.toml): about 0.5 GB each
+  mkdir -p "$deps"
   "$python" -m pip wheel --quiet --disable-pip-version-check -w "$deps" "$root[$extras]"
   rm -f "$deps"/segscale-*.whl
   touch "$deps/.complete"

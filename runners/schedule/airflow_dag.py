@@ -1,10 +1,13 @@
 """Example Airflow DAG: nightly incremental bulk inference on Dataflow, then the run's drift
 check and review queue.
 
-Copy into your Airflow dags/ folder (needs apache-airflow-providers-apache-beam; not a
-dependency of this project, and never imported by it). The job itself is the same
-`python -m pipelines.infer` that runs locally; --skip_existing makes each night do only new work
-and appends one record to OUTPUT/runs.jsonl. `segscale drift` exits 3 when the night's images
+Copy into your Airflow dags/ folder (Airflow 3 with apache-airflow-providers-apache-beam and,
+for Dataflow, apache-airflow-providers-google; none of them a dependency of this project, and
+never imported by it; tests/runners/test_airflow_dag.py parses this file with the versions
+scripts/airflow_venv.sh pins). The job itself is the same `python -m pipelines.infer` that runs
+locally; its Dataflow workers start from the segscale worker image (runners/container/build.sh,
+pushed to your registry: WORKER_IMAGE below), so nothing is installed when they start.
+--skip_existing makes each night do only new work and appends one record to OUTPUT/runs.jsonl. `segscale drift` exits 3 when the night's images
 drifted from the training data: that task fails and Airflow's alerting (email_on_failure,
 on_failure_callback) tells someone. The review queue runs either way (trigger_rule all_done).
 """
@@ -12,11 +15,12 @@ on_failure_callback) tells someone. The review queue runs either way (trigger_ru
 from datetime import datetime
 
 from airflow import DAG
-from airflow.operators.bash import BashOperator
 from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+from airflow.providers.standard.operators.bash import BashOperator
 
 OUTPUT = "gs://my-bucket/masks"
 SEGSCALE = "/opt/segscale/.venv/bin/segscale"  # where the wheel below is installed
+WORKER_IMAGE = "europe-west4-docker.pkg.dev/my-project/segscale/segscale-worker:0.1.0"
 
 with DAG(
     dag_id="segscale_nightly_inference",
@@ -35,7 +39,7 @@ with DAG(
             "input_pattern": "gs://my-bucket/incoming/**/*.png",
             "output_dir": OUTPUT,
             "skip_existing": True,
-            "setup_file": "./setup.py",
+            "sdk_container_image": WORKER_IMAGE,  # Runner v2 workers start from the image
             "temp_location": "gs://my-bucket/tmp",
             "project": "my-project",
             "region": "europe-west4",

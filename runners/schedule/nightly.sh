@@ -11,6 +11,9 @@
 # REVIEW_TOP: how many images to queue (default 20). DRIFT_FLAGS: extra flags for the drift
 # check, e.g. "--baseline previous --max_class_shift 0.2". FS_FLAGS: storage flags every step
 # needs for a bucket, e.g. "--s3_endpoint_url https://minio:9000 --s3_access_key_id ...".
+# WORKER_IMAGE: the segscale worker image (runners/container/build.sh) for a run whose workers
+# are containers (--profile container, flink or dataflow): passed as --environment_config
+# (portable runners) and --sdk_container_image (Dataflow); each runner reads its own.
 # One night at a time: a night that is still running makes the next one exit 75 (flock).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -22,9 +25,13 @@ if command -v flock > /dev/null; then
   exec 9> "${LOCK_FILE:-${TMPDIR:-/tmp}/segscale-nightly.lock}"
   flock -n 9 || { echo "segscale nightly: the previous night is still running" >&2; exit 75; }
 fi
+image_flags=()
+if [ -n "${WORKER_IMAGE:-}" ]; then
+  image_flags=(--environment_config "$WORKER_IMAGE" --sdk_container_image "$WORKER_IMAGE")
+fi
 # shellcheck disable=SC2086  # FS_FLAGS and DRIFT_FLAGS are lists of flags
 "$segscale" infer --model_dir "$MODEL_DIR" --input_pattern "$INPUT_PATTERN" \
-    --output_dir "$OUTPUT_DIR" --skip_existing ${FS_FLAGS:-} "$@" || exit $?
+    --output_dir "$OUTPUT_DIR" --skip_existing ${FS_FLAGS:-} "${image_flags[@]}" "$@" || exit $?
 # shellcheck disable=SC2086
 "$segscale" runs "$OUTPUT_DIR" --last 1 ${FS_FLAGS:-} || exit $?
 # shellcheck disable=SC2086

@@ -2,6 +2,7 @@
 --dry_run (no credentials, nothing submitted), and the job with its Runner API graph is written
 to --dataflow_job_file. Needs apache-beam[gcp] (the test extra has it)."""
 
+import base64
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 pytestmark = pytest.mark.slow
+IMAGE = "us-central1-docker.pkg.dev/YOUR_PROJECT/segscale/segscale-worker:0.1.0"  # the profile's
 
 DATAFLOW = [
     "--profile=dataflow",
@@ -39,6 +41,14 @@ def _dry_run(tmp_path, module, *args):
     description = json.loads(job_file.read_text())
     names = {t["uniqueName"] for t in description["pipeline"]["components"]["transforms"].values()}
     assert description["job"]["type"] == "JOB_TYPE_BATCH"
+    # Every transform runs in the worker image the profile names (Runner v2 workers start
+    # from it), and nothing is staged for them to install (no --setup_file workflow).
+    environments = description["pipeline"]["components"]["environments"].values()
+    assert environments and all(e["urn"] == "beam:env:docker:v1" for e in environments)
+    images = {base64.b64decode(e["payload"]) for e in environments}
+    assert all(IMAGE.encode() in image for image in images), images
+    staged = {base64.b64decode(d["rolePayload"]) for e in environments for d in e["dependencies"]}
+    assert not [name for name in staged if b"workflow.tar.gz" in name or b".whl" in name]
     return names
 
 

@@ -1,15 +1,20 @@
-"""Worker containers for the FnApiRunner (the `container` profile): checked before the run,
-removed after it.
+"""Where the SDK workers run, outside the launcher: checked before a run and cleaned up after.
 
     segscale ingest --profile container --environment_config localhost/segscale-worker:0.1.0 ...
 
-With --environment_type DOCKER, Beam's DockerSdkWorkerHandler starts one container of the
-image per worker (`docker run -d --network=host IMAGE --id=... --control_endpoint=...`) and
-kills it at the end of the run, but never removes it (no --rm; apache_beam/runners/portability/
-fn_api_runner/worker_handlers.py, Beam 2.77), so every run would leave its containers behind.
-After a run that succeeded we remove the exited containers of the image that the run started;
-after a failure we stop them and keep them, for `docker logs`. An image that Docker does not have is an
-error before anything starts (Beam would try to pull it, then fail inside a worker thread).
+DOCKER (the `container` profile, FnApiRunner): Beam's DockerSdkWorkerHandler starts one
+container of the image per worker (`docker run -d --network=host IMAGE --id=...
+--control_endpoint=...`) and kills it at the end of the run, but never removes it (no --rm;
+apache_beam/runners/portability/fn_api_runner/worker_handlers.py, Beam 2.77), so every run would
+leave its containers behind. After a run that succeeded we remove the exited containers of the
+image that the run started; after a failure we stop them and keep them, for `docker logs`. An
+image that Docker does not have is an error before anything starts (Beam would try to pull it,
+then fail inside a worker thread).
+
+EXTERNAL (a Beam worker pool you started, e.g. for Flink): the runner asks the pool at
+--environment_config for workers and waits, with no time limit, for one to connect; a pool that
+is not there (never started, or started with an interpreter without Beam, which exits at once)
+is a hang of many minutes. We check that the pool accepts connections first.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import logging
 import shutil
 import subprocess
+import sys
 
 # Beam warns that direct_num_workers > 1 wants a multi_processing or multi_threading running
 # mode; that is true of its own subprocess workers, not of a Docker environment, where each
@@ -35,6 +41,18 @@ def docker_image(options) -> str | None:
     from apache_beam.transforms import environments
 
     return portable.environment_config or environments.DockerEnvironment.default_docker_image()
+
+
+def check_environment(options) -> None:
+    """The run's workers can start: the Docker image is there, or the worker pool answers."""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    portable = options.view_as(PortableOptions)
+    image = docker_image(options)
+    if image is not None:
+        check_image(image)
+    elif (portable.environment_type or "").upper() == "EXTERNAL" and portable.environment_config:
+        check_worker_pool(portable.environment_config)
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -56,6 +74,31 @@ def check_image(image: str) -> None:
             f"--environment_config {image}: no such image in this machine's Docker engine; "
             "build it with runners/container/build.sh (it prints the reference to pass)"
         )
+
+
+def check_worker_pool(address: str, seconds: float = 10.0) -> None:
+    """Raises ValueError, saying how to start one, unless a worker pool accepts connections at
+    `address` (host:port) within `seconds`."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--environment_config {address!r}: expected HOST:PORT of a worker pool")
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise ValueError(
+                    f"--environment_type EXTERNAL: no Beam worker pool answers at {address} "
+                    f"({e.strerror or e}); start one with this environment's own interpreter: "
+                    f"{sys.executable} -m apache_beam.runners.worker.worker_pool_main "
+                    f"--service_port {port}"
+                ) from None
+            time.sleep(0.5)
 
 
 def _containers(image: str) -> set[str]:
