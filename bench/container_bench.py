@@ -111,6 +111,9 @@ def main() -> None:
 
     from segmodel.sample_data import synthetic_pair
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator's request log
     image = build_images()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"

@@ -114,7 +114,7 @@ def _watched(options, runner):
         with watchdog.watch():
             yield
         return
-    with workers.worker_containers(image), watchdog.watch(f"a worker container of {image}"):
+    with watchdog.watch(f"a worker container of {image}"), workers.worker_containers(image):
         yield
 
 

@@ -24,6 +24,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 
 # Beam warns that direct_num_workers > 1 wants a multi_processing or multi_threading running
 # mode; that is true of its own subprocess workers, not of a Docker environment, where each
@@ -111,14 +112,60 @@ class _QuietRunningMode(logging.Filter):
         return not str(record.msg).startswith(_RUNNING_MODE_WARNING)
 
 
+class ContainerExited(RuntimeError):
+    """A worker container of the run stopped on its own: the job cannot finish."""
+
+
+def _watch_exits(image: str, before: set[str], stop: threading.Event) -> None:
+    """Raises ContainerExited (in this thread: runners.watchdog turns it into the run's error)
+    when one of the run's containers exits other than by Beam's own `docker kill` at the end.
+
+    Beam watches its containers too (DockerSdkWorkerHandler.watch_container), but only aborts
+    the control connection of a worker that had connected: a container whose boot fails before
+    its SDK connects (a pip install of --setup_file that fails, a broken image) leaves the
+    runner waiting for the connection for ever (Beam 2.77). The run's containers are those of
+    the image that did not exist before it started: a second run of the same image on this
+    machine at the same time is not told apart."""
+    while not stop.wait(2.0):
+        started = sorted(_containers(image) - before)
+        if not started:
+            continue
+        states = _docker(
+            "inspect",
+            "--format",
+            "{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}",
+            *started,
+            check=False,
+        ).stdout.split("\n")
+        for line in states:
+            fields = line.split()
+            if len(fields) != 4 or fields[1] not in ("exited", "dead"):
+                continue
+            container, _, code, oom = fields
+            if code == "137" and oom == "false" or stop.is_set():
+                continue  # killed by Beam when its run ended
+            logs = _docker("logs", "--tail", "1", container, check=False)
+            last = (logs.stdout + logs.stderr).strip().splitlines()[-1:] or ["no log"]
+            why = "killed for memory (OOM)" if oom == "true" else f"exit status {code}"
+            raise ContainerExited(
+                f"worker container {container[:12]} stopped ({why}); its last log line: {last[0]}"
+            )
+
+
 @contextlib.contextmanager
 def worker_containers(image: str):
-    """Runs the body (a pipeline run on `image`'s containers); removes the run's containers
-    when it succeeds, keeps them when it fails."""
+    """Runs the body (a pipeline run on `image`'s containers); a container of the run that
+    stops on its own fails the run (from a watching thread: run inside runners.watchdog);
+    removes the run's containers when it succeeds, stops and keeps them when it fails."""
     before = _containers(image)
     runner_log = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
     quiet = _QuietRunningMode()
     runner_log.addFilter(quiet)
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_exits, args=(image, before, stop), name="container-watch", daemon=True
+    )
+    watcher.start()
     try:
         yield
     except BaseException:
@@ -139,4 +186,6 @@ def worker_containers(image: str):
             # Beam has killed them; --force also covers one still stopping.
             _docker("rm", "--force", *started, check=False)
     finally:
+        stop.set()
+        watcher.join(timeout=10)
         runner_log.removeFilter(quiet)

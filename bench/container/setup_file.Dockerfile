@@ -9,7 +9,7 @@ FROM ${BASE}
 COPY deps/ /opt/wheels/
 RUN python3.11 -m venv /opt/beam \
     && /opt/beam/bin/pip install --quiet --no-cache-dir --no-index --find-links /opt/wheels \
-        apache-beam==2.77.0 boto3 setuptools
+        apache-beam==2.77.0 boto3 "setuptools>=68" wheel
 COPY boot /opt/apache/beam/boot
 ENV PATH=/opt/beam/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1 \

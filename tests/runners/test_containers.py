@@ -202,6 +202,53 @@ def test_a_worker_dying_in_its_container_fails_the_job_with_one_error(caplog):
     subprocess.run([DOCKER, "rm", "--force", *left], capture_output=True, check=False)
 
 
+def test_a_container_that_fails_before_its_worker_connects_fails_the_job(tmp_path):
+    """A worker container whose boot fails (a --setup_file that does not install, a broken
+    image) never connects; Beam would wait for it for ever. It fails the job with the
+    container's last log line instead."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners import launch, watchdog
+
+    broken = "localhost/segscale-test-broken-boot:latest"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {IMAGE}\n"
+        'ENTRYPOINT ["sh", "-c", "sleep 1; echo boot failed: nothing to run; exit 1", "boot"]\n'
+    )
+    subprocess.run(
+        [DOCKER, "build", "--quiet", "-t", broken, str(tmp_path)],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, DOCKER_BUILDKIT="0"),
+    )
+    options = PipelineOptions(
+        ["--runner=FnApiRunner", "--environment_type=DOCKER", f"--environment_config={broken}"]
+    )
+    start = time.time()
+    try:
+        with pytest.raises(
+            watchdog.WorkerDiedError,
+            match=r"stopped \(exit status 1\); its last log line: boot failed: nothing to run",
+        ):
+            launch.execute(options, lambda p: p | beam.Create([1, 2]) | beam.Map(abs))
+        assert time.time() - start < 60
+        assert not [c for c in _running(broken) if _state(c) == "running"]
+    finally:
+        leftovers = _running(broken)
+        if leftovers:
+            subprocess.run([DOCKER, "rm", "--force", *leftovers], capture_output=True)
+        subprocess.run([DOCKER, "rmi", "--force", broken], capture_output=True)
+
+
+def _state(container: str) -> str:
+    return subprocess.run(
+        [DOCKER, "inspect", "--format", "{{.State.Status}}", container],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def test_a_missing_image_is_one_line_before_anything_starts(tmp_path):
     (tmp_path / "in").mkdir()
     done = subprocess.run(
