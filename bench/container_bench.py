@@ -104,14 +104,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="start-up runs per path")
     args = parser.parse_args()
 
+    import logging
+
     import numpy as np
     from infer_bench import make_model
     from object_store import flags, read, s3_server, upload
     from PIL import Image
 
     from segmodel.sample_data import synthetic_pair
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator's request log
     image = build_images()

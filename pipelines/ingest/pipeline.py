@@ -213,10 +213,11 @@ class ListFiles(_ReportingDoFn):
         super().__init__(temp_dir)
         self._splits = config.splits
         self._suffix = config.mask_suffix
+        self._s3 = dict(config.s3_settings)
 
     def process(self, element):
         role, root, task = element
-        for listed in listing.list_task(root, task):
+        for listed in listing.list_task(root, task, self._s3):
             result = key_file(listed, role, root, self._suffix)
             if result is None:
                 continue
@@ -332,7 +333,7 @@ class IngestDataset(beam.PTransform):
         tasks = [
             (role, root, task)
             for role, root in ((pairing.IMAGE, c.images_dir), (pairing.MASK, c.masks_dir))
-            for task in listing.listing_tasks(root)
+            for task in listing.listing_tasks(root, dict(c.s3_settings))
         ]
         # Object-store listings are slow page by page: spread their tasks over the workers.
         # A local listing is a quick directory walk, cheaper in the stage it starts in.
