@@ -31,6 +31,18 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--split_above",
+        type=int,
+        default=1000,
+        help="listing.SPLIT_ABOVE for this run (the product splits above 50,000 objects)",
+    )
+    parser.add_argument(
+        "--request_ms",
+        type=float,
+        default=50.0,
+        help="a real store's time per list request, for the modelled figures",
+    )
     args = parser.parse_args()
 
     from apache_beam.io.filesystems import FileSystems
@@ -40,7 +52,18 @@ def main() -> None:
     from pipelines.ingest import listing
     from runners.launch import s3_settings
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    class Count(logging.Handler):  # the emulator logs one line per request it answers
+        requests = 0
+
+        def emit(self, record):
+            if "GET /seg" in record.getMessage():
+                Count.requests += 1
+
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    werkzeug.addHandler(Count())
+    listing.SPLIT_ABOVE = args.split_above
     with s3_server() as (url, client):
         half = args.objects // 2
         for i in range(half):
@@ -51,14 +74,18 @@ def main() -> None:
         settings = s3_settings(options)
         root = "s3://seg/raw"
         for run in range(args.repeats):
+            Count.requests = 0
             start = time.perf_counter()
             (matched,) = FileSystems.match([f"{root}/**"])
             glob = sorted(m.path for m in matched.metadata_list)
             glob_s = time.perf_counter() - start
+            glob_requests = Count.requests
 
+            Count.requests = 0
             start = time.perf_counter()
             tasks = listing.listing_tasks(root, settings)
             plan_s = time.perf_counter() - start
+            plan_requests = Count.requests
 
             def one(task):
                 return [path for path, _, _ in listing.list_task(root, task, settings)]
@@ -66,11 +93,33 @@ def main() -> None:
             with ThreadPoolExecutor(args.workers) as pool:
                 ranges = sorted(p for part in pool.map(one, tasks) for p in part)
             ranges_s = time.perf_counter() - start
+            range_requests = Count.requests - plan_requests
             assert ranges == glob and len(glob) == 2 * half, (len(ranges), len(glob))
             print(
-                f"run {run + 1}: {len(glob)} objects; glob {glob_s:.2f} s; ranges {ranges_s:.2f} s"
-                f" ({len(tasks)} ranges, boundaries {plan_s:.2f} s, {args.workers} workers);"
-                f" ratio glob / ranges {glob_s / ranges_s:.2f}; same objects: yes"
+                f"run {run + 1}: {len(glob)} objects, same objects listed both ways: yes\n"
+                f"  emulator: glob {glob_s:.2f} s; ranges {ranges_s:.2f} s ({len(tasks)} ranges,"
+                f" boundaries {plan_s:.2f} s, {args.workers} workers); ratio glob / ranges"
+                f" {glob_s / ranges_s:.2f}\n"
+                f"  requests: glob {glob_requests} in a row; ranges {plan_requests} in a row at"
+                f" the launcher (count check and skip scan) + {range_requests} over the workers"
+            )
+        # A real store answers a list request in about the same time wherever it starts; the
+        # emulator scans its whole bucket for each. Model: requests in a row x request time.
+        ms = args.request_ms / 1000
+        glob_model = glob_requests * ms
+        ranges_model = (plan_requests + range_requests / args.workers) * ms
+        print(
+            f"model at {args.request_ms:.0f} ms a request: glob {glob_model:.1f} s, ranges"
+            f" {ranges_model:.1f} s with {args.workers} workers (ratio {glob_model / ranges_model:.2f})"
+        )
+        pages = 20_000_000 / 1000
+        # The product's count check reads 50 pages before it splits, not this run's few.
+        launcher = plan_requests + (50_000 - args.split_above) / 1000
+        for workers in (args.workers, 25, 200):
+            split = (launcher + (pages + len(tasks)) / workers) * ms
+            print(
+                f"  at 20 M objects: glob {pages * ms / 60:.0f} min; ranges {split / 60:.1f} min"
+                f" with {workers} workers (ratio {pages * ms / split:.0f})"
             )
 
 
