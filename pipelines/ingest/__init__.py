@@ -7,8 +7,10 @@ Modules: `pipeline` (options, the IngestDataset composite, manifest, run/main), 
 (walking the input folders), `pairing` (image ↔ mask by relative name, the split), `masks`
 (mask modes → class indices), `records` (one pair → validated record + statistics),
 `shard_writer` (per-bundle pieces → atomically assembled shards), `dataset_stats` and
-`bundle_report` (counts, rejects and statistics merged at the end). The pure modules import
-no Beam; `run`, `main` and the pipeline's classes are loaded on first use.
+`bundle_report` (counts, rejects and statistics merged at the end). `pairing`, `masks`,
+`records` and `bundle_report` import no Beam; `listing`, `shard_writer` and `dataset_stats` use
+Beam's filesystems and combiners; `run`, `main` and the pipeline's classes are loaded on first
+use.
 """
 
 from __future__ import annotations
