@@ -46,3 +46,28 @@ def own_flags_parser(add_arguments, *, prog: str, description: str, example: str
         "YAML path; command-line flags override it.",
     )
     return parser
+
+
+def reject_unknown(options) -> None:
+    """ValueError naming every flag that neither our pipelines' options nor Beam's know, each
+    with the closest known flag. Beam only logs such a flag ("Discarding unparseable args") and
+    runs on, so a typo in a flag that has a default (--num_clases, --apend) would silently run
+    with the default. Runner flags pass: every Beam runner's options are registered by
+    apache_beam.options.pipeline_options, which the launcher has imported."""
+    import difflib
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    known = set(PipelineOptions([]).get_all_options())
+    given = options.get_all_options(retain_unknown_options=True)
+    unknown = sorted(name for name in given if name not in known)
+    if not unknown:
+        return
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        problems.append(f"--{name}" + (f" (did you mean --{close[0]}?)" if close else ""))
+    raise ValueError(
+        f"unknown flag{'s' if len(problems) > 1 else ''}: {', '.join(problems)}; "
+        "--help lists this command's flags"
+    )

@@ -24,9 +24,10 @@ def pipeline_options(argv: list[str]):
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from runners import profiles
+    from runners import flags, profiles
 
     options = PipelineOptions(profiles.apply_profile(argv))
+    flags.reject_unknown(options)
     FileSystems.set_options(options)
     workers.check_environment(options)  # before any listing or output check: one line, exit 2
     return options
