@@ -113,10 +113,15 @@ def main() -> None:
             f" {ranges_model:.1f} s with {args.workers} workers (ratio {glob_model / ranges_model:.2f})"
         )
         pages = 20_000_000 / 1000
-        # The product's count check reads 50 pages before it splits, not this run's few.
+        # The product's count check reads 50 pages before it splits, not this run's few. A
+        # range is read one page after another, so a worker's share is whole ranges: with R
+        # ranges of equal size (the best case: boundaries follow the names, not the counts),
+        # ceil(R / workers) of them, each pages / R + 1 requests.
         launcher = plan_requests + (50_000 - args.split_above) / 1000
+        ranges_count = len(tasks)
         for workers in (args.workers, 25, 200):
-            split = (launcher + (pages + len(tasks)) / workers) * ms
+            per_worker = -(-ranges_count // workers) * (pages / ranges_count + 1)
+            split = (launcher + per_worker) * ms
             print(
                 f"  at 20 M objects: glob {pages * ms / 60:.0f} min; ranges {split / 60:.1f} min"
                 f" with {workers} workers (ratio {pages * ms / split:.0f})"

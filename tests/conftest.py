@@ -17,6 +17,33 @@ def synthetic_dir(tmp_path_factory):
     return root
 
 
+# pytest-socket closes sockets in this process only; the pipelines that tests start as
+# subprocesses (and their workers) would still reach the network. Every HTTP client they use
+# (botocore, google-auth, urllib, requests; gRPC too) honours these: anything that is not
+# loopback goes to a proxy on a closed loopback port and fails at once, with no DNS lookup.
+# The cloud SDKs' metadata servers are pointed at the same closed port.
+CLOSED = "http://127.0.0.1:9"
+NETWORK_GUARD = {
+    **{name: CLOSED for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+    **{name: "127.0.0.1,localhost,::1" for name in ("NO_PROXY", "no_proxy")},
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "GCE_METADATA_HOST": "127.0.0.1:9",
+    "GCE_METADATA_IP": "127.0.0.1:9",
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_stay_on_loopback():
+    previous = {name: os.environ.get(name) for name in NETWORK_GUARD}
+    os.environ.update(NETWORK_GUARD)
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_prism_download():
     """Beam's DirectRunner downloads Prism into ~/.apache_beam; fail if anything tried."""

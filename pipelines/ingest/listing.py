@@ -10,7 +10,7 @@ and are listed with Beam's FileSystems glob.
 
 A listing is split into tasks so that several workers share a large listing: a local folder
 into one task per top-level folder (plus one for the files directly in the root); an S3 prefix
-of more than one listing page into key ranges, one per task. Beam's FileSystems lists an object
+of more than SPLIT_ABOVE objects into key ranges, one per task. Beam's FileSystems lists an object
 store only through a glob, which reads every key under the glob's literal prefix page by page
 in one worker, and a split into literal prefixes cannot be complete (a key can start with any
 character). S3 lists keys in UTF-8 byte order (code point order) and can start after any key
@@ -136,12 +136,19 @@ def _classify(entry: os.DirEntry) -> Listed:
 def _just_below(key: str) -> str:
     """A key that sorts just below `key` (for StartAfter, which is exclusive): its last
     character one lower, then the highest code point. Only keys that hold U+10FFFF lie between
-    the two; readers skip them where it matters."""
-    return key[:-1] + chr(ord(key[-1]) - 1) + "\U0010ffff" if key[-1] != "\x00" else key[:-1]
+    the two; readers skip them where it matters. The surrogates (U+D800-DFFF) are no
+    characters and cannot be sent: below U+E000 comes U+D7FF."""
+    last = ord(key[-1])
+    if last == 0:
+        return key[:-1]
+    lower = last - 1 if not 0xD800 <= last - 1 <= 0xDFFF else 0xD7FF
+    return key[:-1] + chr(lower) + "\U0010ffff"
 
 
 class _S3Keys:
     """The keys under one S3 prefix, through Beam's own S3 client (boto3)."""
+
+    PAGE = 1000  # keys per list request (S3's maximum)
 
     def __init__(self, root: str, s3_settings: dict):
         from apache_beam.io.aws.clients.s3.boto3_client import Client
@@ -151,8 +158,10 @@ class _S3Keys:
         self.prefix = f"{prefix}/" if prefix else ""
         self._client = Client(dict(s3_settings)).client
 
-    def _page(self, after: str | None, max_keys: int = 1000, token: str | None = None) -> dict:
-        request = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": max_keys}
+    def _page(
+        self, after: str | None, max_keys: int | None = None, token: str | None = None
+    ) -> dict:
+        request = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": max_keys or self.PAGE}
         if after is not None:
             request["StartAfter"] = self.prefix + after
         if token is not None:

@@ -83,7 +83,19 @@ fi
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 mkdir -p "$context/segscale"
-"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$context/segscale" "$root"
+# The wheel from the tree's files as git sees them (tracked, or new and not ignored): building
+# in the checkout would reuse its build/ folder, whose stale copies of deleted modules
+# setuptools packs into the wheel.
+source_tree="$(mktemp -d)"
+trap 'rm -rf "$context" "$source_tree"' EXIT
+if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard \
+    | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$source_tree"
+else
+  cp -r "$root"/. "$source_tree" && rm -rf "$source_tree/build"
+fi
+"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$context/segscale" \
+  "$source_tree"
 mkdir -p "$context/deps"
 cp -l "$deps"/*.whl "$context/deps/" 2>/dev/null || cp "$deps"/*.whl "$context/deps/"
 cp "$boot" "$context/boot"

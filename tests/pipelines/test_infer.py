@@ -187,3 +187,23 @@ def test_output_paths_never_escape(path, root, expected):
 def test_bad_flags(tmp_path, capsys):
     assert infer.main([f"--output_dir={tmp_path}", "--model_dir=x", *INPROCESS]) == 2
     assert "exactly one of --input_pattern" in capsys.readouterr().err
+
+
+def test_tta_runs_through_the_pipeline_as_the_library_computes_it(tmp_path, exported_model):
+    """--tta flips through infer.run: the saved probabilities are predict_images(tta="flips")
+    of the same image, and differ from the plain prediction (the views were averaged)."""
+    image, _ = random_pair(5, 40, 52)
+    write(str(tmp_path / "in" / "x.png"), encode(image))
+    plain, flipped = tmp_path / "plain", tmp_path / "flips"
+    _run(tmp_path / "in", plain, exported_model, "--save_probabilities")
+    summary = _run(tmp_path / "in", flipped, exported_model, "--save_probabilities", "--tta=flips")
+    assert summary["predictions"] == 1
+    model = load_model(str(exported_model))
+    meta = load_metadata(str(exported_model))
+    x = prepare_image(image, 3, meta["normalization"]["mean"], meta["normalization"]["std"])
+    [expected] = predict_images(
+        model, [x], tile_size=64, tile_overlap=16, batch_size=4, tta="flips"
+    )
+    got = np.load(flipped / "probabilities" / "x.png.npy").astype(np.float32)
+    assert np.abs(got - expected).max() < 2e-3  # float16 on disk
+    assert np.abs(got - np.load(plain / "probabilities" / "x.png.npy")).max() > 1e-3

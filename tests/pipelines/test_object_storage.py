@@ -188,6 +188,8 @@ TRICKY = [
     "img_1000.png",
     "img_",
     "img_0001.png.bak",
+    "\ue000private.png",  # a boundary whose character below is a surrogate
+    "\ue000x",
 ]
 
 
@@ -214,6 +216,7 @@ def test_s3_key_ranges_list_every_object_exactly_once(s3, monkeypatch):
     assert listing.listing_tasks("s3://seg/ranges", settings) == ["s3://seg/ranges/**"]
     monkeypatch.setattr(listing, "SPLIT_ABOVE", 10)
     monkeypatch.setattr(listing, "S3_RANGES", 12)
+    monkeypatch.setattr(listing._S3Keys, "PAGE", 3)  # pages within a range, continued
     tasks = listing.listing_tasks("s3://seg/ranges/", settings)
     assert len(tasks) >= 12
     listed = [

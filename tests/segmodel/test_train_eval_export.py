@@ -56,6 +56,19 @@ def test_evaluate_writes_metrics_and_overlays(trained_run, ingested_dir, tmp_pat
     assert metrics["mean_iou"] == pytest.approx(state["best"], abs=1e-4)
 
 
+def test_evaluate_with_tta_averages_the_views(trained_run, ingested_dir):
+    """--tta flips through evaluate: recorded in the metrics, and the confusion matrix is the
+    one of the flip-averaged predictions (it differs from the plain one's on this model)."""
+    workdir, _ = trained_run
+    plain = evaluate.evaluate(str(workdir), str(ingested_dir), "val")
+    flips = evaluate.evaluate(str(workdir), str(ingested_dir), "val", tta="flips")
+    assert (plain["tta"], flips["tta"]) == ("none", "flips")
+    assert flips["images"] == plain["images"] > 0
+    assert np.array(flips["confusion_matrix"]).sum() == np.array(plain["confusion_matrix"]).sum()
+    assert flips["confusion_matrix"] != plain["confusion_matrix"]
+    assert 0.0 <= flips["mean_iou"] <= 1.0
+
+
 def test_export_matches_in_memory_model(trained_run, tmp_path, synthetic_dir):
     workdir, _ = trained_run
     metadata = export.export(str(workdir), str(tmp_path / "model"))
