@@ -8,6 +8,26 @@ import pytest
 
 from segmodel import sample_data
 
+TRAINS = "trained_run"  # the session's one training run; exported_model builds on it
+
+
+def pytest_collection_modifyitems(items):
+    """The quick loop (-m "not slow") trains nothing: every test that needs the trained
+    fixture, directly or through another fixture, is slow."""
+    for item in items:
+        if TRAINS in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _cpu_without_bf16_units(monkeypatch):
+    """The default plan trains in mixed bfloat16 on CPUs with bfloat16 units and in float32 on
+    others; tests see the same plan on every host: float32, unless a test pins otherwise."""
+    from segmodel import plan, train
+
+    monkeypatch.setattr(plan, "cpu_has_bf16", lambda cpuinfo="/proc/cpuinfo": False)
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda cpuinfo="/proc/cpuinfo": False)
+
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory):

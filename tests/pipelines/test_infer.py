@@ -181,7 +181,19 @@ def test_composite_under_test_pipeline(tmp_path, exported_model):
 )
 def test_output_paths_never_escape(path, root, expected):
     assert outputs.safe_relative(path, root) == expected
-    assert inputs.pattern_root("/d/in/**/*.jpg") == "/d/in/"
+
+
+@pytest.mark.parametrize(
+    "pattern,root",
+    [
+        ("/d/in/**/*.jpg", "/d/in/"),
+        ("/d/in/*.png", "/d/in/"),
+        ("gs://b/in/**", "gs://b/in/"),
+        ("s3://b/x/y/img_*.png", "s3://b/x/y/"),
+    ],
+)
+def test_pattern_root_is_the_folder_before_the_first_wildcard(pattern, root):
+    assert inputs.pattern_root(pattern) == root
 
 
 def test_bad_flags(tmp_path, capsys):

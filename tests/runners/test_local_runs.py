@@ -57,16 +57,10 @@ def test_command_line_run_keeps_the_console_quiet_and_leaves_no_worker(synthetic
     assert "found 40 = accepted 40 + rejected 0" in run.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["accepted"] == 40
-    # The SDK harness's start-up INFO lines (about 40 per run before) stay off the console.
-    chatter_lines = (
-        "Logging handler created",
-        "Python sdk harness",
-        "Worker: severity",
-        "INFO",
-        "apitools not found",
-    )
-    for chatter in chatter_lines:
-        assert chatter not in run.stderr, run.stderr[-3000:]
+    # Nothing on stderr at all: the SDK harness's start-up INFO lines (about 40 per run
+    # before), TensorFlow's C++ start-up notes and Beam's import-time warnings stay off the
+    # console, whatever their wording.
+    assert run.stderr == "", run.stderr[-3000:]
     assert _wait_gone(token) == []  # no worker outlives the command
 
 

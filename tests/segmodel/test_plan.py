@@ -78,7 +78,8 @@ def test_precision_follows_the_device():
         assert "precision" in plan_lib.plan(m, device, cpu_bf16=bf16).reasons
 
 
-def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path):
+def test_cpu_bf16_units_are_read_from_cpuinfo(tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real reader, not conftest's pinned one
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
     assert plan_lib.cpu_has_bf16(str(info))

@@ -190,6 +190,7 @@ def test_training_from_a_scheme_tensorflow_cannot_read_says_what_to_do(tmp_path)
     train_module.check_readable_by_tensorflow("gs://bucket/data")  # TensorFlow reads these
 
 
+@pytest.mark.slow
 def test_a_mixed_precision_run_exports_a_float32_model(ingested_dir, tmp_path):
     # Trained in mixed bfloat16 (what the plan picks on CPUs with bf16 units), exported in
     # float32: the export predicts the same everywhere and runs at full speed on other CPUs.
