@@ -249,6 +249,27 @@ def _state(container: str) -> str:
     ).stdout.strip()
 
 
+def test_beam_leaves_its_worker_containers_behind():
+    """Canary (tests/runners/test_beam_canaries.py): Beam 2.77's DockerSdkWorkerHandler runs
+    its containers without --rm and only kills them, so a plain Beam run leaves them; the day
+    it does not, runners.workers need not remove them."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms import environments
+
+    options = PipelineOptions(["--environment_type=DOCKER", f"--environment_config={IMAGE}"])
+    environment = environments.Environment.from_options(options.view_as(PortableOptions))
+    before = set(_running())
+    with beam.Pipeline(runner=FnApiRunner(default_environment=environment), options=options) as p:
+        p | beam.Create([1, 2]) | beam.Map(abs)
+    left = sorted(set(_running()) - before)
+    try:
+        assert left, "Beam removed its containers: runners.workers need not any more"
+    finally:
+        subprocess.run([DOCKER, "rm", "--force", *left], capture_output=True)
+
+
 def test_a_missing_image_is_one_line_before_anything_starts(tmp_path):
     (tmp_path / "in").mkdir()
     done = subprocess.run(
