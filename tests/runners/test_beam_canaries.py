@@ -6,6 +6,9 @@ fails the day upstream changes, so that the workaround it names can be deleted o
   - Beam's S3 writer cannot create an empty object -> pipelines/outputs.py create_empty
   - DockerSdkWorkerHandler never removes its containers -> runners/workers.py worker_containers
     (tests/runners/test_containers.py::test_beam_leaves_its_worker_containers_behind)
+  - the FnApiRunner's default provision info stops a Docker worker at boot -> the provision
+    info of runners/launch.py local_runner has no retrieval token
+    (tests/runners/test_containers.py::test_beams_default_provision_info_stops_a_docker_worker_at_boot)
 """
 
 import pytest

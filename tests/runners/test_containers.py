@@ -255,19 +255,48 @@ def test_beam_leaves_its_worker_containers_behind():
     it does not, runners.workers need not remove them."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+    from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
     from apache_beam.transforms import environments
 
     options = PipelineOptions(["--environment_type=DOCKER", f"--environment_config={IMAGE}"])
     environment = environments.Environment.from_options(options.view_as(PortableOptions))
     before = set(_running())
-    with beam.Pipeline(runner=FnApiRunner(default_environment=environment), options=options) as p:
+    plain = ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo())
+    runner = FnApiRunner(default_environment=environment, provision_info=plain)
+    with beam.Pipeline(runner=runner, options=options) as p:
         p | beam.Create([1, 2]) | beam.Map(abs)
     left = sorted(set(_running()) - before)
     try:
         assert left, "Beam removed its containers: runners.workers need not any more"
     finally:
         subprocess.run([DOCKER, "rm", "--force", *left], capture_output=True)
+
+
+def test_beams_default_provision_info_stops_a_docker_worker_at_boot():
+    """Canary: the FnApiRunner's default provision info carries a placeholder retrieval token,
+    under which a container's boot asks for a legacy artifact manifest that the runner does
+    not serve, so the worker never starts (Beam 2.77: fn_runner.FnApiRunner.__init__, boot's
+    artifact.Materialize). runners.launch.local_runner's provision info has no token."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms import environments
+
+    options = PipelineOptions(["--environment_type=DOCKER", f"--environment_config={IMAGE}"])
+    environment = environments.Environment.from_options(options.view_as(PortableOptions))
+    before = set(_running())
+    try:
+        with pytest.raises(RuntimeError, match="SDK failed to start"):
+            with beam.Pipeline(
+                runner=FnApiRunner(default_environment=environment), options=options
+            ) as p:
+                p | beam.Create([1]) | beam.Map(abs)
+    finally:
+        left = sorted(set(_running()) - before)
+        if left:
+            subprocess.run([DOCKER, "rm", "--force", *left], capture_output=True)
 
 
 def test_a_missing_image_is_one_line_before_anything_starts(tmp_path):
