@@ -40,8 +40,14 @@ def watch(worker: str = "a local worker"):
     first = threading.Lock()
     previous_hook = threading.excepthook
     interrupt = signal.SIGUSR1
+    # Threads of an earlier run in this process (Beam's container watchers outlive a run whose
+    # cleanup a failure cut short) are not this run's workers.
+    earlier = set(threading.enumerate())
 
     def hook(args):
+        if args.thread in earlier:
+            previous_hook(args)
+            return
         if args.exc_type is SystemExit or not first.acquire(blocking=False):
             return
         previous_hook(args)  # the first failure's traceback still reaches stderr

@@ -4,6 +4,8 @@ object-storage and container tests share."""
 import contextlib
 import io
 import os
+import subprocess
+import sys
 
 import boto3  # test dependencies (pyproject's test extra): never skipped
 import moto.server as moto_server
@@ -62,3 +64,19 @@ def records(data: bytes) -> list[bytes]:
     while (record := tfrecords.read_record(f)) is not None:
         out.append(record)
     return out
+
+
+def run_module(module, *args, timeout=400):
+    """`python -m module args` as a user runs it, with no AWS settings in its environment (the
+    flags alone must be enough); fails the test with its stderr unless it exits 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done

@@ -7,7 +7,6 @@ options must reach the launcher's checks and the worker processes alike.
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ from builders import encode, random_pair, write
 from object_store import flags as _flags
 from object_store import read as _read
 from object_store import records as _records
-from object_store import s3_server
+from object_store import run_module, s3_server
 from object_store import upload as _upload
 
 pytestmark = pytest.mark.slow
@@ -29,18 +28,7 @@ def s3():
 
 
 def _run(module, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
-        env.pop(key, None)  # the flags alone must be enough
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args, "--profile=local", "--direct_num_workers=2"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done
+    return run_module(module, *args, "--profile=local", "--direct_num_workers=2", timeout=240)
 
 
 def _raw_dataset(root):

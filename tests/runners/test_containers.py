@@ -21,7 +21,7 @@ import time
 
 import pytest
 from builders import encode, random_pair
-from object_store import flags, keys, read, records, s3_server, upload
+from object_store import flags, keys, read, records, run_module, s3_server, upload
 
 IMAGE = os.environ.get("SEGSCALE_WORKER_IMAGE", "localhost/segscale-worker:0.1.0")
 DOCKER = shutil.which("docker") or "docker"
@@ -78,19 +78,8 @@ def s3():
 
 
 def _run(module, profile, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     extra = [f"--environment_config={IMAGE}"] if profile == "container" else []
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args, f"--profile={profile}", "--direct_num_workers=2"]
-        + extra,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done
+    return run_module(module, *args, f"--profile={profile}", "--direct_num_workers=2", *extra)
 
 
 def _raw_dataset(client):
