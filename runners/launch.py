@@ -12,7 +12,7 @@ import sys
 import apache_beam as beam
 
 from runners import console, watchdog, workers
-from runners.stderr_filter import filtered_stderr
+from runners.stderr_filter import filtered_stderr, filtered_stdout
 
 
 def pipeline_options(argv: list[str]):
@@ -115,7 +115,11 @@ def _watched(options, runner):
         with watchdog.watch():
             yield
         return
-    with watchdog.watch(f"a worker container of {image}"), workers.worker_containers(image):
+    with (
+        filtered_stdout(),
+        watchdog.watch(f"a worker container of {image}"),
+        workers.worker_containers(image),
+    ):
         yield
 
 

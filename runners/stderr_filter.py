@@ -48,9 +48,9 @@ NOISE = (
 # The filter runs as its own small process: it outlives a command that crashes or aborts, so
 # the last lines (a traceback, a fatal "Check failed") still reach the console. A partial line
 # (no newline yet) is passed on after 0.2 s of silence.
-PUMP = f"""
-import os, re, select
-noise = re.compile({NOISE!r})
+PUMP = """
+import os, re, select, sys
+noise = re.compile(sys.argv[1].encode("latin-1"))
 pending = b""
 while True:
     ready, _, _ = select.select([0], [], [], 0.2 if pending else None)
@@ -94,18 +94,39 @@ def filtered_stderr():
         _active.on = False
 
 
+# Beam's Docker worker handler runs `docker kill` without capturing its output, and docker
+# prints each killed container's ID on the launcher's standard output (DockerSdkWorkerHandler.
+# stop_worker, Beam 2.77). Our own output never has such a line.
+CONTAINER_IDS = rb"^[0-9a-f]{64}$"
+
+
 @contextlib.contextmanager
-def _filter():
+def filtered_stdout(noise: bytes = CONTAINER_IDS):
+    """Descriptor 1 goes through a filter that drops lines matching `noise` inside the block
+    (for a run with Docker workers: the container IDs `docker kill` prints)."""
+    if os.environ.get("SEGSCALE_RAW_STDERR") or not hasattr(os, "pipe"):
+        yield
+        return
+    with _filter(1, noise):
+        yield
+
+
+@contextlib.contextmanager
+def _filter(fd: int = 2, noise: bytes = NOISE):
+    stream = sys.stderr if fd == 2 else sys.stdout
     try:
-        sys.stderr.flush()
-        original = os.dup(2)
-    except (OSError, ValueError):  # no usable descriptor 2 (embedded, closed): leave it be
+        stream.flush()
+        original = os.dup(fd)
+    except (OSError, ValueError):  # no usable descriptor (embedded, closed): leave it be
         yield
         return
     read_end, write_end = os.pipe()
     try:
         pump = subprocess.Popen(
-            [sys.executable, "-S", "-c", PUMP], stdin=read_end, stdout=original, close_fds=True
+            [sys.executable, "-S", "-c", PUMP, noise.decode("latin-1")],
+            stdin=read_end,
+            stdout=original,
+            close_fds=True,
         )
     except OSError:
         os.close(read_end)
@@ -114,13 +135,13 @@ def _filter():
         yield
         return
     os.close(read_end)
-    os.dup2(write_end, 2)
+    os.dup2(write_end, fd)
     os.close(write_end)
     try:
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(original, 2)  # our end of the pipe is gone with this
+        stream.flush()
+        os.dup2(original, fd)  # our end of the pipe is gone with this
         os.close(original)
         # The pump ends when every writer is gone; worker processes that outlive the command
         # still hold the pipe, so do not wait for them.

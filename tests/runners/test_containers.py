@@ -14,6 +14,7 @@ Quick loop: -m "not slow" (these are slow and marked `container`).
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,7 @@ def test_both_pipelines_in_containers_match_the_local_profile(s3, exported_model
     # The runs leave no container behind, and print nothing of Docker's on stderr.
     assert set(_running()) == before
     assert "Error response from daemon" not in runs["container"].stderr
+    assert not re.search(r"^[0-9a-f]{64}$", runs["container"].stdout, re.M)  # docker kill's IDs
 
 
 def test_a_worker_dying_in_its_container_fails_the_job_with_one_error(caplog):
