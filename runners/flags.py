@@ -42,7 +42,7 @@ def own_flags_parser(add_arguments, *, prog: str, description: str, example: str
     parser.add_argument(
         "--profile",
         default=profiles.DEFAULT_PROFILE,
-        help="Launch profile (local, inprocess, portable, flink, dataflow; runners/profiles/) or a "
+        help="Launch profile (local, inprocess, container, portable, flink, dataflow; runners/profiles/) or a "
         "YAML path; command-line flags override it.",
     )
     return parser
