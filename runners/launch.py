@@ -213,9 +213,13 @@ def local_runner(options):
 
 
 def cli_main(run, argv=None) -> int:
+    """Runs a command's `run(argv)` and returns its exit code: run's own when it returns an
+    int (e.g. 3 for drift), else 0; errors become one line on stderr: bad input, flags or files
+    (ValueError, OSError) exit 2, results that cannot be trusted (RuntimeError: counts that do
+    not add up, a dead worker) exit 1. The one error-to-exit mapping of every command."""
     console.setup_logging()
     try:
-        run(argv)
+        code = run(argv)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -226,4 +230,4 @@ def cli_main(run, argv=None) -> int:
     except RuntimeError as e:  # counts that do not add up: the run's outputs cannot be trusted
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

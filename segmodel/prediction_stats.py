@@ -27,8 +27,18 @@ INTENSITY_BINS = 40
 SIZE_BINS_PER_OCTAVE = 8  # image sides binned on a log scale: 9 % wide bins
 
 
+def certainty(top_probability, num_classes: int):
+    """A top-class probability on the scale that does not depend on the class count: 0 at
+    chance (1 / classes, 1/2 for one class), 1 at certainty. Numbers or numpy arrays.
+
+    Formula: (p - c) / (1 - c), c = 1 / max(classes, 2)."""
+    chance = 1.0 / max(num_classes, 2)
+    return (top_probability - chance) / (1.0 - chance)
+
+
 def uncertain_threshold(num_classes: int) -> float:
-    """Top-class probability below which a pixel counts as uncertain."""
+    """Top-class probability below which a pixel counts as uncertain: certainty
+    UNCERTAIN_BELOW."""
     chance = 1.0 / max(num_classes, 2)
     return chance + UNCERTAIN_BELOW * (1.0 - chance)
 

@@ -410,14 +410,16 @@ def drift(args) -> dict:
 
 
 def main(argv=None) -> int:
+    from runners.launch import cli_main
+
+    return cli_main(_main, argv)
+
+
+def _main(argv) -> int:
     from runners.launch import filesystem_flags
 
     args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    try:
-        result = drift(args)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = drift(args)
     if result.get("nothing_new"):
         print(f"No drift: {result['note']}")
         return 0

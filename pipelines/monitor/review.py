@@ -37,10 +37,11 @@ import sys
 def score(record: dict, num_classes: int) -> float:
     """Higher is less sure. Masks written before uncertain pixels were recorded fall back on
     the mean confidence on the same chance-to-certain scale."""
+    from segmodel.prediction_stats import certainty
+
     if record.get("uncertain_fraction") is not None:
         return float(record["uncertain_fraction"])
-    chance = 1.0 / max(num_classes, 2)
-    return 1.0 - (record["mean_confidence"] - chance) / (1.0 - chance)
+    return 1.0 - certainty(record["mean_confidence"], num_classes)
 
 
 def prediction_records(output_dir: str):
@@ -80,8 +81,9 @@ def thumbnails(pixels, mask_bytes: bytes, probs, num_classes: int, cell: int = 1
     shown = to_display(pixels)
     classes = np.asarray(Image.open(io.BytesIO(mask_bytes)))
     overlay = blend(shown, colorize(classes, num_classes))
-    chance = 1.0 / max(num_classes, 2)
-    sure = np.clip((probs.max(-1) - chance) / (1.0 - chance), 0, 1)
+    from segmodel.prediction_stats import certainty
+
+    sure = np.clip(certainty(probs.max(-1), num_classes), 0, 1)
     # Heat map: white where the model is sure, red where it is not.
     heat = np.stack([np.full_like(sure, 1.0), sure, sure], -1)
     heat = (heat * 255).astype(np.uint8)
@@ -231,14 +233,16 @@ red where the model was unsure. Correct the masks in <code>masks/</code>, then
 
 
 def main(argv=None) -> int:
+    from runners.launch import cli_main
+
+    return cli_main(_main, argv)
+
+
+def _main(argv) -> int:
     from runners.launch import filesystem_flags
 
     args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    try:
-        result = review(args)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = review(args)
     for row in result["queued"][:10]:
         print(
             f"  {row['rank']:>3}. {row['image']}: uncertain {row['score_uncertain_fraction']:.1%}"

@@ -26,18 +26,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from runners.launch import cli_main
+
+    return cli_main(_main, argv)
+
+
+def _main(argv) -> int:
     from pipelines.infer.ledger import ledger_path, read_runs, run_line
     from runners.launch import filesystem_flags
 
     args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    try:
-        runs = read_runs(args.output_dir)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    runs = read_runs(args.output_dir)
     if not runs:
-        print(f"error: {ledger_path(args.output_dir)}: no runs recorded yet", file=sys.stderr)
-        return 2
+        raise ValueError(f"{ledger_path(args.output_dir)}: no runs recorded yet")
     shown = runs[-args.last :] if args.last > 0 else runs
     for record in shown:
         print(json.dumps(record) if args.json else run_line(record))
