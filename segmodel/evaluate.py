@@ -31,7 +31,7 @@ from segmodel import tta as tta_lib
 from segmodel.config import DataConfig
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
-from segmodel.metrics import summarize
+from segmodel.metrics import confusion_matrix, summarize
 from segmodel.preprocessing import normalization_from_manifest
 from segmodel.report import metrics_table, overlay_grid
 from segmodel.saving import load_model, resolve_model_path
@@ -114,10 +114,7 @@ def evaluate(
         probs = np.stack(tta_lib.averaged(predict, list(image.numpy()), tta))
         pred = probs[0].argmax(-1)
         truth = mask[0].numpy()
-        valid = truth != ignore
-        cm += np.bincount(
-            truth[valid] * num_classes + pred[valid], minlength=num_classes**2
-        ).reshape(num_classes, num_classes)
+        cm += keras.ops.convert_to_numpy(confusion_matrix(truth, pred, num_classes, ignore))
         if len(rows) < max_overlays:
             original = image[0].numpy() * np.asarray(std) + np.asarray(mean)
             rows.append((f"#{count}", original, truth, pred))

@@ -21,13 +21,15 @@ from segmodel.unet import class_probabilities
 
 
 def confusion_matrix(y_true, class_pred, num_classes: int, ignore_label: int):
-    """[C, C] counts (float32) of (truth, prediction) over pixels not ignored."""
+    """[C, C] counts (int32: exact up to 2**31 pixels a call) of (truth, prediction) over
+    pixels not ignored. The one confusion matrix: the training metrics, evaluate and the
+    benchmarks count with it."""
     y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     class_pred = ops.reshape(ops.cast(class_pred, "int32"), (-1,))
     valid = ops.logical_and(ops.not_equal(y_true, ignore_label), y_true < num_classes)
     index = ops.where(valid, y_true * num_classes + class_pred, 0)
     # segment_sum with a fixed number of segments, not bincount: JAX cannot trace a bincount.
-    counts = ops.segment_sum(ops.cast(valid, "float32"), index, num_segments=num_classes**2)
+    counts = ops.segment_sum(ops.cast(valid, "int32"), index, num_segments=num_classes**2)
     return ops.reshape(counts, (num_classes, num_classes))
 
 
