@@ -72,15 +72,15 @@ def baseline(images: str, model_dir: str, batch_size: int, per_image: int) -> No
     import numpy as np
     from PIL import Image
 
-    from segmodel.predict import prepare_image
+    from segmodel.preprocessing import model_input_np
     from segmodel.saving import load_model
 
     model = load_model(model_dir)
     names = sorted(os.listdir(images))
     x = np.stack(
         [
-            prepare_image(
-                np.asarray(Image.open(os.path.join(images, n))), 3, [120.0] * 3, [60.0] * 3
+            model_input_np(
+                np.asarray(Image.open(os.path.join(images, n))), 3, 8, [120.0] * 3, [60.0] * 3
             )
             for n in names
         ]

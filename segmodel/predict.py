@@ -1,11 +1,9 @@
 """Inference on decoded images of any size: the pure part of bulk inference (no Beam).
 
-    python -c "from segmodel.predict import prepare_image, predict_images"
-
-`prepare_image` brings a decoded file to the model's input through the one model-input path
-(`segmodel.preprocessing.model_input_np`); `predict_images` runs a list of
-such images through the model: images that fit in a tile and share a size go through together in
-batches, larger ones through the Gaussian-blended sliding window of `segmodel.tiling`.
+`predict_images` runs a list of images, each brought to the model's input by the one
+model-input path (`segmodel.preprocessing.model_input_np`), through the model: images that fit
+in a tile and share a size go through together in batches, larger ones through the
+Gaussian-blended sliding window of `segmodel.tiling`.
 """
 
 from __future__ import annotations
@@ -13,15 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from segmodel import tta as tta_lib
-from segmodel.preprocessing import model_input_np
 from segmodel.tiling import predict_tiled
 from segmodel.unet import class_probabilities
-
-
-def prepare_image(array: np.ndarray, channels: int, mean, std, bit_depth: int = 8) -> np.ndarray:
-    """Decoded image (uint8/uint16, [H, W] or [H, W, 1|2|3|4]) → the model's normalised float32
-    input [H, W, channels] for a model trained on `bit_depth`-bit images."""
-    return model_input_np(array, channels, bit_depth, mean, std)
 
 
 def _predict_fn(model):

@@ -84,7 +84,7 @@ class DecodeInputs(beam.DoFn):
         freeze_at_exit()
 
     def process(self, element):
-        from segmodel.predict import prepare_image
+        from segmodel.preprocessing import model_input_np
 
         relative, data = element
         if self._skip_existing:
@@ -102,12 +102,12 @@ class DecodeInputs(beam.DoFn):
         norm = self._metadata["normalization"]
         yield (
             (relative, *file_kind(decoded.array)),
-            prepare_image(
+            model_input_np(
                 decoded.array,
                 self._metadata["channels"],
+                self._metadata["bit_depth"],
                 norm["mean"],
                 norm["std"],
-                self._metadata["bit_depth"],
             ),
         )
 

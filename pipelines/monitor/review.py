@@ -133,7 +133,8 @@ def review(args) -> dict:
     from pipelines.monitor.drift import check_same_model
     from pipelines.monitor.plots import inline_png
     from pipelines.outputs import read_bytes, write_atomically
-    from segmodel.predict import predict_images, prepare_image
+    from segmodel.predict import predict_images
+    from segmodel.preprocessing import model_input_np
     from segmodel.saving import load_metadata, load_model
 
     if args.top < 1:
@@ -182,8 +183,8 @@ def review(args) -> dict:
             else:
                 write_atomically(target, data)
         decoded = read_image(image_bytes).array
-        model_input = prepare_image(
-            decoded, metadata["channels"], norm["mean"], norm["std"], metadata.get("bit_depth", 8)
+        model_input = model_input_np(
+            decoded, metadata["channels"], metadata.get("bit_depth", 8), norm["mean"], norm["std"]
         )
         tiling = record.get("tiling") or {"tile_size": 512, "tile_overlap": 64}  # as the run
         (probs,) = predict_images(

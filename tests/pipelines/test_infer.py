@@ -11,7 +11,8 @@ from PIL import Image
 
 from pipelines import infer
 from pipelines.infer import inputs, outputs
-from segmodel.predict import predict_images, prepare_image
+from segmodel.predict import predict_images
+from segmodel.preprocessing import model_input_np
 from segmodel.saving import load_metadata, load_model
 
 INPROCESS = ["--profile", "inprocess"]
@@ -88,7 +89,7 @@ def test_tiled_inference_agrees_with_whole_image(exported_model):
     model = load_model(str(exported_model))
     meta = load_metadata(str(exported_model))
     image, _ = random_pair(3, 200, 180)
-    x = prepare_image(image, 3, meta["normalization"]["mean"], meta["normalization"]["std"])
+    x = model_input_np(image, 3, 8, meta["normalization"]["mean"], meta["normalization"]["std"])
     [tiled] = predict_images(model, [x], tile_size=64, tile_overlap=24, batch_size=8)
     [whole] = predict_images(model, [x], tile_size=512, tile_overlap=0, batch_size=1)
     assert (tiled.argmax(-1) == whole.argmax(-1)).mean() >= 0.99
@@ -212,7 +213,7 @@ def test_tta_runs_through_the_pipeline_as_the_library_computes_it(tmp_path, expo
     assert summary["predictions"] == 1
     model = load_model(str(exported_model))
     meta = load_metadata(str(exported_model))
-    x = prepare_image(image, 3, meta["normalization"]["mean"], meta["normalization"]["std"])
+    x = model_input_np(image, 3, 8, meta["normalization"]["mean"], meta["normalization"]["std"])
     [expected] = predict_images(
         model, [x], tile_size=64, tile_overlap=16, batch_size=4, tta="flips"
     )

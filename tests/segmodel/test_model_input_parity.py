@@ -14,8 +14,7 @@ from pipelines.ingest.pairing import Pair
 from pipelines.ingest.records import RecordSpec, encode_pair
 from segmodel import config, features, unet
 from segmodel.export import serving_function
-from segmodel.predict import prepare_image
-from segmodel.preprocessing import decode_tf, model_input_tf, normalize
+from segmodel.preprocessing import decode_tf, model_input_np, model_input_tf, normalize
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (24, 20, 3), dtype=np.uint8)
@@ -70,7 +69,7 @@ def _serving_input(data: bytes, channels, bit_depth, mean, std) -> np.ndarray:
 
 
 def _beam_input(data: bytes, channels, bit_depth, mean, std) -> np.ndarray:
-    return prepare_image(read_image(data).array, channels, mean, std, bit_depth)
+    return model_input_np(read_image(data).array, channels, bit_depth, mean, std)
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])
@@ -89,7 +88,7 @@ def test_every_path_gives_the_same_input_and_mask(channels, bit_depth):
         np.testing.assert_allclose(beam_x, train_x, atol=1e-6, err_msg=name)
         # The file's equivalent 8-bit pixels give that same input (16-bit twin, alpha, palette).
         np.testing.assert_allclose(
-            prepare_image(pixels, channels, mean, std, bit_depth),
+            model_input_np(pixels, channels, bit_depth, mean, std),
             train_x,
             atol=1e-6 if bit_depth == 8 else 1e-4,
             err_msg=name,

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from segmodel import tiling
-from segmodel.predict import predict_images, prepare_image
+from segmodel.predict import predict_images
+from segmodel.preprocessing import model_input_np
 
 
 @pytest.mark.parametrize(
@@ -48,10 +49,10 @@ def test_tiled_equals_whole_for_a_local_model():
         np.testing.assert_allclose(probs, ShiftInvariant()(image[None])[0], atol=1e-6)
 
 
-def test_prepare_image_matches_channels_and_normalises():
+def test_model_input_matches_channels_and_normalises():
     gray = np.full((4, 5), 100, np.uint8)
-    out = prepare_image(gray, 3, [50, 50, 50], [25, 25, 25])
+    out = model_input_np(gray, 3, 8, [50, 50, 50], [25, 25, 25])
     assert out.shape == (4, 5, 3) and np.allclose(out, 2.0)
     rgba = np.zeros((2, 2, 4), np.uint8)
-    assert prepare_image(rgba, 3, [0, 0, 0], [1, 1, 1]).shape == (2, 2, 3)
-    assert prepare_image(np.zeros((2, 2, 3), np.uint8), 1, [0], [1]).shape == (2, 2, 1)
+    assert model_input_np(rgba, 3, 8, [0, 0, 0], [1, 1, 1]).shape == (2, 2, 3)
+    assert model_input_np(np.zeros((2, 2, 3), np.uint8), 1, 8, [0], [1]).shape == (2, 2, 1)
