@@ -90,7 +90,7 @@ def source_images(raw: str) -> list[str]:
 
 
 def night(out_root, incoming, model_dir, name, paths, change=None) -> dict:
-    from pipelines import infer
+    from pipelines.infer import pipeline as infer
     from pipelines.monitor import drift
 
     folder = os.path.join(incoming, name)

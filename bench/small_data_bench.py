@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def ingest(name: str, work: str) -> str:
     from small_datasets import BUILDERS
 
-    from pipelines import ingest as ingest_pipeline
+    from pipelines.ingest import pipeline as ingest_pipeline
 
     data = os.path.join(work, name, "data")
     if not os.path.exists(os.path.join(data, "manifest.json")):

@@ -24,7 +24,7 @@ import numpy as np
 
 
 def prepare(work: str, count: int) -> str:
-    from pipelines import ingest
+    from pipelines.ingest import pipeline as ingest
     from segmodel import sample_data
 
     data = os.path.join(work, "data")

@@ -16,7 +16,7 @@ import sys
 
 COMMANDS = {
     "ingest": (
-        "pipelines.ingest",
+        "pipelines.ingest.pipeline",
         "image/mask folders → validated TFRecord shards + manifest",
         "segscale ingest --images_dir data/images --masks_dir data/masks "
         "--output_dir out/data --num_classes 3",
@@ -42,7 +42,7 @@ COMMANDS = {
         "segscale export --workdir out/run --export_dir out/model",
     ),
     "infer": (
-        "pipelines.infer",
+        "pipelines.infer.pipeline",
         "segment a folder or bucket of images (Beam, any runner)",
         "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' "
         "--output_dir out/pred --skip_existing",

@@ -139,7 +139,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
 
-    from pipelines import infer, ingest
+    from pipelines.infer import pipeline as infer
+    from pipelines.ingest import pipeline as ingest
     from segmodel import evaluate, export, sample_data, train
     from segmodel.report import metrics_table, overlay_grid, plot_history, write_html_report
 

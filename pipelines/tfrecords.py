@@ -1,6 +1,6 @@
 """TFRecord framing: length, masked CRC-32C of the length, data, masked CRC-32C of the data.
 
-    python -c "from pipelines.tfrecords import write_record, read_record"
+    python -c "from pipelines.tfrecords import read_record; print(len(read_record(open('out/data/train-00000-of-00001.tfrecord', 'rb'))))"
 
 The format TensorFlow's TFRecordWriter writes (tensorflow/core/lib/io/record_writer.cc), in a
 few lines of our own with google-crc32c, so that ingest workers need neither TensorFlow nor a

@@ -1,6 +1,6 @@
 """tf.data streams over the ingest shards, for training and evaluation.
 
-    python -c "from segmodel.input_pipeline import make_dataset"
+    python -c "from segmodel.input_pipeline import make_dataset; from segmodel.config import DataConfig; from segmodel.manifest import load_manifest; m = load_manifest('out/data'); print(next(iter(make_dataset('out/data', m, 'val', DataConfig(), training=False)))[0].shape)"
 
 Shards listed in the manifest → parallel interleave → parse with the shared schema → decode →
 normalise with the manifest's mean/std → (training) shuffle, joint augmentation to patches,

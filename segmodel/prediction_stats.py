@@ -1,6 +1,6 @@
 """What a bulk-inference run saw: per-image statistics and their run-wide summary.
 
-    python -c "from segmodel.prediction_stats import image_stats, RunStats"
+    python -c "import numpy as np; from segmodel.prediction_stats import certainty; print(certainty(np.array([0.5, 0.75, 1.0]), 2))"
 
 Each segmented image gets, next to its class fractions and mean confidence, the share of its
 pixels the model is unsure about, a histogram of its pixel confidences, what kind of file it was

@@ -76,7 +76,7 @@ def _no_prism_download():
 @pytest.fixture(scope="session")
 def ingested_dir(synthetic_dir, tmp_path_factory):
     """synthetic_dir run through the ingest pipeline (in-process runner), once per session."""
-    from pipelines import ingest
+    from pipelines.ingest import pipeline as ingest
 
     out = tmp_path_factory.mktemp("ingested")
     ingest.run(

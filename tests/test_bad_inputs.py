@@ -14,7 +14,8 @@ import tensorflow as tf
 from builders import bad_corpus
 from PIL import Image
 
-from pipelines import infer, ingest
+from pipelines.infer import pipeline as infer
+from pipelines.ingest import pipeline as ingest
 from segmodel import train
 from segmodel.manifest import ManifestError, load_manifest
 from segmodel.saving import load_metadata

@@ -18,8 +18,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from builders import encode, random_pair, write
 from PIL import Image
 
-from pipelines import infer
 from pipelines.infer import handler, inputs, outputs
+from pipelines.infer import pipeline as infer
 from segmodel.saving import load_metadata, load_model
 
 

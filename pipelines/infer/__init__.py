@@ -5,20 +5,6 @@
 
 Modules: `pipeline` (options, the SegmentImages composite, run/main), `inputs` (matched files
 and our shards, read safely), `handler` (the Beam ModelHandler for model.keras and the
-safe-model check), `outputs` (mask PNGs, prediction records, --skip_existing). `run`, `main` and
-the pipeline's names are loaded on first use.
+safe-model check), `outputs` (mask PNGs, prediction records, --skip_existing). From Python:
+`from pipelines.infer import pipeline as infer; infer.run([...])` (no re-exports here).
 """
-
-from __future__ import annotations
-
-import importlib
-
-_PIPELINE_API = ("run", "main", "SegmentImages", "InferOptions", "check_counts")
-
-
-def __getattr__(name: str):
-    # Lazy: importing the pure modules (`from pipelines.infer import ...`) must not pull in
-    # Beam; `infer.run(...)`, `infer.main(...)` and the pipeline's classes load it on first use.
-    if name not in _PIPELINE_API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.pipeline"), name)

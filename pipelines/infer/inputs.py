@@ -1,8 +1,6 @@
 """Bulk inference inputs: matched files read safely, or our own TFRecord shards read record by
 record.
 
-    python -c "from pipelines.infer.inputs import read_matched, read_tfrecord_file"
-
 A FIFO, a symlink out of the input folder, an unreadable file, a corrupt record or a truncated
 shard each end in a reject naming the file, never in a hang or a silent gap.
 """

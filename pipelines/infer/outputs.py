@@ -1,7 +1,5 @@
 """Bulk inference outputs, per image: where a mask goes, how it is encoded, what its record holds.
 
-    python -c "from pipelines.infer.outputs import encode_mask, prediction_record"
-
 Masks are palette PNGs of class indices (viewable as they are) with the model version and mean
 confidence in PNG text chunks; that is what lets --skip_existing read a finished image's record
 back instead of recomputing it. Pure functions: no Beam graph here.

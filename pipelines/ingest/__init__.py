@@ -9,20 +9,6 @@ Modules: `pipeline` (options, the IngestDataset composite, manifest, run/main), 
 `shard_writer` (per-bundle pieces → atomically assembled shards), `dataset_stats` and
 `bundle_report` (counts, rejects and statistics merged at the end). `pairing`, `masks`,
 `records` and `bundle_report` import no Beam; `listing`, `shard_writer` and `dataset_stats` use
-Beam's filesystems and combiners; `run`, `main` and the pipeline's classes are loaded on first
-use.
+Beam's filesystems and combiners. From Python: `from pipelines.ingest import pipeline as
+ingest; ingest.run([...])` (no re-exports here: importing a pure module imports nothing else).
 """
-
-from __future__ import annotations
-
-import importlib
-
-_PIPELINE_API = ("run", "main", "IngestConfig", "IngestDataset", "IngestOptions", "check_outcome")
-
-
-def __getattr__(name: str):
-    # Lazy: importing the pure modules (`from pipelines.ingest import ...`) must not pull in
-    # Beam; `ingest.run(...)`, `ingest.main(...)` and the pipeline's classes load it on first use.
-    if name not in _PIPELINE_API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.pipeline"), name)

@@ -3,7 +3,8 @@
 import numpy as np
 from builders import encode, random_pair, write
 
-from pipelines import infer, ingest
+from pipelines.infer import pipeline as infer
+from pipelines.ingest import pipeline as ingest
 
 INPROCESS = ["--profile=inprocess"]
 

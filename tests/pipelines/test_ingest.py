@@ -10,8 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from builders import encode, random_pair, write
 from PIL import Image
 
-from pipelines import ingest
 from pipelines.image_io import read_image
+from pipelines.ingest import pipeline as ingest
 from pipelines.ingest.bundle_report import merge_reports
 from pipelines.ingest.pairing import parse_splits
 from pipelines.ingest.records import RecordSpec

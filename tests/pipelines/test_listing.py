@@ -5,8 +5,8 @@ import os
 import pytest
 from builders import encode, random_pair, write
 
-from pipelines import ingest
 from pipelines.ingest import listing
+from pipelines.ingest import pipeline as ingest
 
 
 def _everything(root):

@@ -6,7 +6,8 @@ harness), run entirely on this machine.
 
 import pytest
 
-from pipelines import infer, ingest
+from pipelines.infer import pipeline as infer
+from pipelines.ingest import pipeline as ingest
 
 PORTABLE = ["--profile=portable", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
 

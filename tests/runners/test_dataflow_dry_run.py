@@ -80,7 +80,7 @@ def test_both_pipelines_translate_for_dataflow_without_credentials(tmp_path, exp
 def test_a_dry_run_on_the_local_runner_builds_the_graph_and_writes_nothing(
     tmp_path, exported_model
 ):
-    from pipelines import infer
+    from pipelines.infer import pipeline as infer
 
     images = tmp_path / "in"
     images.mkdir()
