@@ -182,7 +182,17 @@ def local_runner(options):
         return None
     environment = None
     if options.view_as(PortableOptions).environment_type:
+        from apache_beam.options.pipeline_options import DirectOptions
         from apache_beam.transforms import environments
+
+        mode = options.view_as(DirectOptions).direct_running_mode
+        if mode != "in_memory":
+            # FnApiRunner.run_pipeline replaces the environment for these modes, silently.
+            raise ValueError(
+                f"--environment_type {options.view_as(PortableOptions).environment_type} with "
+                f"--direct_running_mode {mode} would run the workers as local processes; use "
+                "--profile container (or drop --direct_running_mode)"
+            )
 
         environment = environments.Environment.from_options(options.view_as(PortableOptions))
     from apache_beam.portability.api import beam_provision_api_pb2

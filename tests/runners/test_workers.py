@@ -103,3 +103,16 @@ def test_local_runs_are_checked(monkeypatch):
         )
     )
     assert seen == ["x:1", "[::1]:50000"]
+
+
+def test_a_docker_environment_with_local_worker_processes_is_refused():
+    """Beam's FnApiRunner would silently run subprocess workers instead of containers."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners import launch, profiles
+
+    flags = profiles.apply_profile(["--profile=local", "--environment_type=DOCKER"])
+    with pytest.raises(ValueError, match="use --profile container"):
+        launch.local_runner(PipelineOptions(flags))
+    container = profiles.apply_profile(["--profile=container", "--environment_config=img:1"])
+    assert launch.local_runner(PipelineOptions(container)) is not None
