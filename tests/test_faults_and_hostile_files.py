@@ -50,7 +50,11 @@ def test_a_raising_worker_gives_rejects_with_no_gaps_or_duplicates(tmp_path, exp
         )
         for i in range(9)
     ]
-    options = infer.InferOptions([f"--model_dir={exported_model}", f"--output_dir={tmp_path}"])
+    options = infer.InferConfig.from_options(
+        infer.InferOptions(
+            [f"--model_dir={exported_model}", f"--output_dir={tmp_path}", "--input_pattern=x"]
+        )
+    )
     metadata = load_metadata(str(exported_model))
     with TestPipeline(runner="FnApiRunner") as p:
         result = (

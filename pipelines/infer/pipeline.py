@@ -22,6 +22,7 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -65,6 +66,47 @@ class InferOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         own_flags.add_arguments(parser)
+
+
+@dataclasses.dataclass(frozen=True)
+class InferConfig:
+    """The run's own settings, checked once (InferConfig.from_options); what the graph reads.
+    The options themselves are never changed."""
+
+    model_dir: str
+    output_dir: str
+    input_pattern: str | None
+    input_tfrecords: str | None
+    tile_size: int
+    tile_overlap: int
+    batch_size: int
+    min_batch_size: int  # --min_batch_size, or --batch_size when not given
+    max_pixels: int
+    skip_existing: bool
+    save_probabilities: bool
+    unsafe_model: bool
+    tta: str
+
+    @classmethod
+    def from_options(cls, o: InferOptions) -> InferConfig:
+        """Raises ValueError naming the flag when a value cannot work."""
+        if not o.model_dir or not o.output_dir:
+            raise ValueError("--model_dir and --output_dir are required")
+        if bool(o.input_pattern) == bool(o.input_tfrecords):
+            raise ValueError("give exactly one of --input_pattern and --input_tfrecords")
+        min_batch_size = o.min_batch_size or o.batch_size
+        if o.batch_size < 1 or min_batch_size < 1 or min_batch_size > o.batch_size:
+            raise ValueError("need 1 <= --min_batch_size <= --batch_size")
+        if not 0 <= o.tile_overlap < o.tile_size:
+            raise ValueError("need 0 <= --tile_overlap < --tile_size")
+        return cls(
+            **{
+                f.name: getattr(o, f.name)
+                for f in dataclasses.fields(cls)
+                if f.name != "min_batch_size"
+            },
+            min_batch_size=min_batch_size,
+        )
 
 
 # --- the graph's steps (pure per-element functions: inputs.py, outputs.py) --------------------
@@ -174,14 +216,14 @@ def failed_batch_rejects(failure):
 class SegmentImages(beam.PTransform):
     """(relative path, encoded bytes) → {predictions: records, rejects: Rejects}."""
 
-    def __init__(self, metadata: dict, options: InferOptions, handler=None):
+    def __init__(self, metadata: dict, config: InferConfig, handler=None):
         super().__init__()
         self._metadata = metadata
-        self._o = options
+        self._config = config
         self._handler = handler  # tests inject a faulty one
 
     def expand(self, inputs):
-        o = self._o
+        o = self._config
         decoded = inputs | "Decode" >> beam.ParDo(
             DecodeInputs(self._metadata, o.output_dir, o.max_pixels, o.skip_existing)
         ).with_outputs("rejects", "skipped", main="images")
@@ -191,7 +233,7 @@ class SegmentImages(beam.PTransform):
                 o.model_dir,
                 tile_size=o.tile_size,
                 tile_overlap=o.tile_overlap,
-                min_batch_size=o.min_batch_size or o.batch_size,
+                min_batch_size=o.min_batch_size,
                 max_batch_size=o.batch_size,
                 unsafe=o.unsafe_model,
                 tta=o.tta,
@@ -302,8 +344,8 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
     )
 
 
-def build_pipeline(pipeline, options: InferOptions, metadata: dict, run: dict):
-    o = options
+def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
+    o = config
     if o.input_pattern:
         root = pattern_root(o.input_pattern)
         matched = pipeline | "Match" >> fileio.MatchFiles(o.input_pattern)
@@ -375,17 +417,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)
     options = pipeline_options(argv)
-    o = options.view_as(InferOptions)
-    if not o.model_dir or not o.output_dir:
-        raise ValueError("--model_dir and --output_dir are required")
-    if bool(o.input_pattern) == bool(o.input_tfrecords):
-        raise ValueError("give exactly one of --input_pattern and --input_tfrecords")
-    if not o.min_batch_size:
-        o.min_batch_size = o.batch_size
-    if o.batch_size < 1 or o.min_batch_size < 1 or o.min_batch_size > o.batch_size:
-        raise ValueError("need 1 <= --min_batch_size <= --batch_size")
-    if not 0 <= o.tile_overlap < o.tile_size:
-        raise ValueError("need 0 <= --tile_overlap < --tile_size")
+    o = InferConfig.from_options(options.view_as(InferOptions))
     metadata = load_metadata(local_model_dir(o.model_dir))
     check_model_is_safe(o.model_dir, o.unsafe_model)
     if not is_dry_run(options):  # a dry run writes nothing (and may have no credentials)

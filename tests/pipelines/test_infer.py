@@ -152,7 +152,11 @@ def test_input_tfrecords(tmp_path, exported_model, ingested_dir):
 
 def test_composite_under_test_pipeline(tmp_path, exported_model):
     image, _ = random_pair(1, 20, 20)
-    options = infer.InferOptions([f"--model_dir={exported_model}", f"--output_dir={tmp_path}"])
+    options = infer.InferConfig.from_options(
+        infer.InferOptions(
+            [f"--model_dir={exported_model}", f"--output_dir={tmp_path}", "--input_pattern=x"]
+        )
+    )
     metadata = load_metadata(str(exported_model))
     with TestPipeline(runner="FnApiRunner") as p:
         result = (
