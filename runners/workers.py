@@ -200,7 +200,10 @@ def worker_containers(image: str):
     try:
         yield
     except BaseException:
-        started = sorted(_containers(image) - before)
+        try:
+            started = sorted(_containers(image) - before)
+        except ValueError:  # Docker no longer answers: the run's own error matters more
+            started = []
         if started:
             # Beam's cleanup of a failed run can stop before it kills them (a dead worker's
             # data connection raises in DockerSdkWorkerHandler.close); their SDK processes
