@@ -81,8 +81,8 @@ def _plan_summary(config_path: str) -> str:
 
 def _monitor(pred: str) -> dict:
     """What a scheduled run does after inference: ledger, drift check, review queue."""
-    from pipelines.infer.ledger import read_runs, run_line
     from pipelines.monitor import drift, review
+    from pipelines.monitor.ledger import read_runs, run_line
 
     record = read_runs(pred)[-1]
     print(f"  ledger {pred}/runs.jsonl: {run_line(record)}")
@@ -96,8 +96,8 @@ def _monitor(pred: str) -> dict:
 def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
     import html
 
-    from pipelines.infer.ledger import run_line
     from pipelines.monitor import drift
+    from pipelines.monitor.ledger import run_line
 
     link = lambda path, text: (  # noqa: E731
         f'<a href="{html.escape(os.path.relpath(path, report))}">{html.escape(text)}</a>'

@@ -1,7 +1,5 @@
 """An exported model folder on any Beam filesystem, brought to local disk once per process.
 
-    python -c "from pipelines.model_files import local_model_dir; print(local_model_dir('s3://b/model'))"
-
 TensorFlow's file layer reads local paths and gs:// (s3:// only with tensorflow-io, which we do
 not install), while Beam's filesystems read local, gs://, s3:// (apache-beam[aws]), hdfs:// and
 azfs://. So the pipelines copy `model.keras` and `metadata.json` (a few MB) through Beam and
@@ -18,7 +16,7 @@ import threading
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.outputs import read_bytes
+from pipelines.fileio import copy_to_local, is_remote
 
 FILES = ("model.keras", "metadata.json")
 _copies: dict[str, str] = {}
@@ -27,19 +25,15 @@ _lock = threading.Lock()
 
 def local_model_dir(model_dir: str) -> str:
     """`model_dir` itself when local; else a local copy of its model files (cached)."""
-    if "://" not in model_dir:
+    if not is_remote(model_dir):
         return model_dir
     with _lock:
         if model_dir not in _copies:
             target = tempfile.mkdtemp(prefix="segscale-model-")
             atexit.register(shutil.rmtree, target, ignore_errors=True)
             for name in FILES:
-                source = FileSystems.join(model_dir.rstrip("/"), name)
-                try:
-                    data = read_bytes(source)
-                except Exception as e:
-                    raise ValueError(f"{source}: cannot read it ({e})") from None
-                with open(os.path.join(target, name), "wb") as f:
-                    f.write(data)
+                copy_to_local(
+                    FileSystems.join(model_dir.rstrip("/"), name), os.path.join(target, name)
+                )
             _copies[model_dir] = target
         return _copies[model_dir]

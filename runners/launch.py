@@ -11,33 +11,33 @@ import sys
 
 import apache_beam as beam
 
-from runners import console, watchdog, workers
+from runners import beam_workarounds, console, watchdog, workers
+from runners.beam_workarounds import WORKER_OPTION_PREFIXES
 from runners.stderr_filter import filtered_stderr, filtered_stdout
 
 
 def pipeline_options(argv: list[str]):
-    """The run's PipelineOptions (profile merged under the command line), also handed to Beam's
-    filesystems in this process: the launcher lists, checks and writes outputs (manifest,
-    summary, ledger) before and after the pipeline, and object stores need the options there
-    too (S3's --s3_endpoint_url and keys; without them Beam's S3 filesystem fails with "Must
-    provide one of client or options"). Workers get them from the job itself."""
-    from apache_beam.io.filesystems import FileSystems
+    """The run's PipelineOptions (profile merged under the command line), checked: unknown flags
+    and a worker environment that cannot start are one line and exit 2. The launcher lists,
+    checks and writes outputs before and after the pipeline: run that inside
+    `beam_workarounds.filesystem_options(options)`, so that object stores see the run's
+    settings there too (S3's --s3_endpoint_url and keys). Workers get them from the job."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from runners import flags, profiles
 
     options = PipelineOptions(profiles.apply_profile(argv))
     flags.reject_unknown(options)
-    FileSystems.set_options(options)
     workers.check_environment(options)  # before any listing or output check: one line, exit 2
     return options
 
 
-def filesystem_flags(parser, argv) -> object:
+@contextlib.contextmanager
+def filesystem_flags(parser, argv):
     """For commands that are not pipelines (segscale runs/drift/review): parses `argv` with
-    `parser`, hands Beam's filesystem flags among the rest (--s3_endpoint_url, --s3_access_key_id,
-    --hdfs_host, ...) to Beam's filesystems, and rejects any other unknown flag."""
-    from apache_beam.io.filesystems import FileSystems
+    `parser` and yields the parsed arguments, with Beam's filesystem flags among the rest
+    (--s3_endpoint_url, --s3_access_key_id, --hdfs_host, ...) handed to Beam's filesystems for
+    the `with` block. Any other unknown flag is an error."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     args, rest = parser.parse_known_args(argv)
@@ -45,13 +45,13 @@ def filesystem_flags(parser, argv) -> object:
     unknown = [a for a in names if not a[2:].startswith(WORKER_OPTION_PREFIXES)]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown or rest)}")
-    FileSystems.set_options(PipelineOptions(rest))
-    return args
+    with beam_workarounds.filesystem_options(PipelineOptions(rest)):
+        yield args
 
 
 def s3_settings(options) -> dict:
     """The run's S3 options (endpoint, keys, region, ...) as a plain picklable dict, for the
-    few writes that go around Beam's S3 filesystem (pipelines.outputs.create_empty)."""
+    few S3 calls that go around Beam's S3 filesystem (runners.beam_workarounds.s3_client)."""
     from apache_beam.options.pipeline_options import S3Options
 
     return {
@@ -97,7 +97,7 @@ def execute(options, build, test_pipeline=None) -> None:
     ):
         build(p)
     if is_dry_run(options):
-        _write_job_description(options, p.result)
+        beam_workarounds.write_dry_run_job_file(options, p.result)
 
 
 @contextlib.contextmanager
@@ -129,96 +129,19 @@ def _translates_dry_runs(options) -> bool:
     return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
-def _write_job_description(options, result) -> None:
-    from apache_beam.options.pipeline_options import DebugOptions
-
-    path = options.view_as(DebugOptions).dataflow_job_file
-    job = getattr(result, "job", None)  # Dataflow's dry-run result carries the built job
-    if job is None:
-        print("Dry run: the graph was built; this runner translates nothing further.")
-        return
-    import json
-
-    from google.protobuf import json_format
-
-    pipeline = job.proto_pipeline  # the Runner API graph Dataflow would receive
-    if path:
-        description = {
-            "job": json.loads(job.json()),
-            "pipeline": json_format.MessageToDict(pipeline),
-        }
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(description, f)
-    transforms = len(pipeline.components.transforms)
-    where = f"; job and graph in {path}" if path else ""
-    print(f"Dry run: Dataflow job built, not submitted ({transforms} transforms{where}).")
-
-
-# What the local workers need to know: filesystem settings (S3, HDFS, Azure) and their log level.
-# Our pipelines' own flags stay out: a worker has not imported their option classes and would
-# warn about each one as unparseable.
-WORKER_OPTION_PREFIXES = ("s3_", "hdfs_", "azure_", "blob_", "default_sdk_harness_log_level")
-
-
 def local_runner(options):
-    """For the FnApiRunner: one whose worker processes receive the job's pipeline options, and
-    whose workers run in the environment that --environment_type names (the `container`
-    profile: DOCKER, one container of --environment_config's image per worker).
-
-    Beam's FnApiRunner, built by name, hands its subprocess workers an empty option set (its
-    default provision info has none), so a worker's filesystems have no S3 endpoint or keys and
-    list the real AWS endpoint, retrying for minutes. Its public `provision_info` argument
-    carries them, as portable runners do.
-
-    Beam's FnApiRunner also ignores --environment_type: it runs its workers in this process or
-    in subprocesses (--direct_running_mode). Its public `default_environment` argument takes a
-    portable environment instead; Beam's embedded job service (--runner PortableRunner
-    --job_endpoint embed) would honour --environment_type too, but it always runs one worker
-    (local_job_service.BeamJob builds its FnApiRunner without --direct_num_workers, Beam 2.77),
-    so one container would do all the work. Other runners: None (Beam picks by --runner)."""
-    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+    """For the FnApiRunner: one whose workers receive the job's filesystem options and run in
+    the environment --environment_type names (the `container` profile: DOCKER, one container
+    of --environment_config's image per worker); both are Beam workarounds (2 to 4 in
+    runners/beam_workarounds.py). Other runners: None (Beam picks by --runner)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     if options.view_as(StandardOptions).runner not in ("FnApiRunner", None):
         return None
-    environment = None
-    if options.view_as(PortableOptions).environment_type:
-        from apache_beam.options.pipeline_options import DirectOptions
-        from apache_beam.transforms import environments
-
-        mode = options.view_as(DirectOptions).direct_running_mode
-        if mode != "in_memory":
-            # FnApiRunner.run_pipeline replaces the environment for these modes, silently.
-            raise ValueError(
-                f"--environment_type {options.view_as(PortableOptions).environment_type} with "
-                f"--direct_running_mode {mode} would run the workers as local processes; use "
-                "--profile container (or drop --direct_running_mode)"
-            )
-
-        environment = environments.Environment.from_options(options.view_as(PortableOptions))
-    from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
-    from google.protobuf import struct_pb2
-
-    values = struct_pb2.Struct()
-    for key, value in options.get_all_options(drop_default=True).items():
-        if value is None or not key.startswith(WORKER_OPTION_PREFIXES):
-            continue
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            or not isinstance(value, str | float | bool | list)
-        ):
-            value = str(value)  # a Struct holds numbers as doubles: "2.0" is no int flag
-        values.update({f"beam:option:{key}:v1": value})
     return FnApiRunner(
-        default_environment=environment,
-        provision_info=ExtendedProvisionInfo(
-            # No retrieval token: a container's boot would ask the runner for a legacy
-            # artifact manifest under it, which the FnApiRunner does not serve; staged files
-            # (--setup_file, --requirements_file) travel as the environment's dependencies.
-            beam_provision_api_pb2.ProvisionInfo(pipeline_options=values)
-        ),
+        default_environment=beam_workarounds.worker_environment(options),
+        provision_info=beam_workarounds.worker_provision_info(options),
     )
 
 

@@ -26,7 +26,7 @@ import sys
 import keras
 import numpy as np
 
-from segmodel import commands
+from segmodel import commands, files
 from segmodel import tta as tta_lib
 from segmodel.config import DataConfig
 from segmodel.input_pipeline import make_dataset
@@ -124,10 +124,10 @@ def evaluate(
     metrics = summarize(cm, manifest.get("class_names"))
     metrics.update(split=split, images=count, model=str(model_path), data_dir=data_dir, tta=tta)
     if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-        with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=2)
-        overlay_grid(rows, num_classes, ignore, os.path.join(output_dir, "overlays.png"))
+        files.write_atomically(
+            files.join(output_dir, "metrics.json"), json.dumps(metrics, indent=2)
+        )
+        overlay_grid(rows, num_classes, ignore, files.join(output_dir, "overlays.png"))
     return metrics
 
 

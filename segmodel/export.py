@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from segmodel import commands
+from segmodel import commands, files
 from segmodel.manifest import load_manifest
 from segmodel.preprocessing import (
     bit_depth_from_manifest,
@@ -170,7 +170,7 @@ def export(workdir: str, export_dir: str) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     if model is trained:
-        shutil.copyfile(source, os.path.join(staging, "model.keras"))
+        files.copy(source, os.path.join(staging, "model.keras"))
     else:
         model.save(os.path.join(staging, "model.keras"))
     archive = keras.export.ExportArchive()
@@ -206,14 +206,11 @@ def export(workdir: str, export_dir: str) -> dict:
         "manifest": manifest,
         "how_to_load": HOW_TO_LOAD,
     }
-    with open(os.path.join(staging, "metadata.json"), "w") as f:
-        json.dump(metadata, f, indent=2)
-    with open(os.path.join(staging, "README.md"), "w") as f:
-        f.write(EXPORT_README.format(version=metadata["model_version"]))
-    # Swap in the finished export whole: a reader never sees half an export.
-    if os.path.exists(export_dir):
-        shutil.rmtree(export_dir)
-    os.replace(staging, export_dir)
+    files.write_atomically(os.path.join(staging, "metadata.json"), json.dumps(metadata, indent=2))
+    files.write_atomically(
+        os.path.join(staging, "README.md"), EXPORT_README.format(version=metadata["model_version"])
+    )
+    files.replace_folder(staging, export_dir)  # a reader never sees half an export
     return metadata
 
 

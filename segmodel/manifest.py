@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from segmodel import files
 from segmodel.features import SCHEMA_VERSION
 
 MANIFEST_NAME = "manifest.json"
@@ -33,13 +34,10 @@ def load_manifest(data_dir: str) -> dict:
     Raises:
       ManifestError: naming the file and what is wrong with it.
     """
-    import tensorflow as tf  # on first use: the ingest launcher never needs it
-
     path = manifest_path(data_dir)
     try:
-        with tf.io.gfile.GFile(path, "r") as f:
-            text = f.read()
-    except tf.errors.NotFoundError:
+        text = files.read_text(path)
+    except FileNotFoundError:
         raise ManifestError(f"{path}: no manifest; run the ingest pipeline first") from None
     try:
         manifest = json.loads(text)

@@ -12,6 +12,7 @@ import html
 import numpy as np
 from PIL import Image, ImageDraw
 
+from segmodel import files
 from segmodel.palette import colorize
 
 
@@ -64,7 +65,8 @@ def overlay_grid(rows, num_classes: int, ignore_label: int, path: str, cell: int
             canvas.paste(
                 Image.fromarray(tile).resize(size, Image.NEAREST), (col * cell, top + header)
             )
-    canvas.save(path)
+    with files.atomic_path(path) as temp:
+        canvas.save(temp, format="PNG")
 
 
 def metrics_table(metrics: dict) -> str:
@@ -122,7 +124,8 @@ def plot_history(history: list[dict], path: str, size=(720, 300)) -> None:
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colours[label])
         draw.text((right - 60, top + 4), "- train", fill=colours["train"])
         draw.text((right - 60, top + 16), "- val", fill=colours["val"])
-    canvas.save(path)
+    with files.atomic_path(path) as temp:
+        canvas.save(temp, format="PNG")
 
 
 def _table(header: list[str], rows: list[list]) -> str:

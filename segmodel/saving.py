@@ -13,56 +13,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
+
+from segmodel import files
 
 MODEL_NAMES = ("model.keras", "best.keras", "last.keras")
 METADATA_NAME = "metadata.json"
 _METADATA_FIELDS = ("model_version", "num_classes", "normalization", "channels")
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
-def _gfile():
-    import tensorflow as tf  # remote paths only: local reads never need it
-
-    return tf.io.gfile
-
-
-def _exists(path: str) -> bool:
-    return os.path.exists(path) if _is_local(path) else _gfile().exists(path)
-
-
-def _isdir(path: str) -> bool:
-    return os.path.isdir(path) if _is_local(path) else _gfile().isdir(path)
-
-
-def _join(folder: str, name: str) -> str:
-    return os.path.join(folder, name) if _is_local(folder) else f"{folder.rstrip('/')}/{name}"
-
-
-def read_text(path: str) -> str:
-    """A small text file's content, local or remote; FileNotFoundError when it is missing."""
-    if _is_local(path):
-        with open(path) as f:
-            return f.read()
-    gfile = _gfile()
-    if not gfile.exists(path):
-        raise FileNotFoundError(path)
-    with gfile.GFile(path, "r") as f:
-        return f.read()
-
-
 def resolve_model_path(path: str) -> str:
     """The .keras file a model argument names (a file, a run folder or an export folder)."""
-    if _isdir(path):
+    if files.isdir(path):
         for name in MODEL_NAMES:
-            if _exists(_join(path, name)):
-                return _join(path, name)
+            if files.exists(files.join(path, name)):
+                return files.join(path, name)
         raise FileNotFoundError(f"{path}: no {', '.join(MODEL_NAMES)} inside")
-    if not _exists(path):
+    if not files.exists(path):
         raise FileNotFoundError(f"{path}: no such model file")
     return path
 
@@ -81,10 +48,9 @@ def load_model(path: str, unsafe: bool = False):
     path = resolve_model_path(path)
     with tempfile.TemporaryDirectory() as scratch:
         local = path
-        if not _is_local(path):  # Keras reads local files; copy a remote model once
+        if files.is_remote(path):  # Keras reads local files; copy a remote model once
             local = os.path.join(scratch, os.path.basename(path))
-            with _gfile().GFile(path, "rb") as source, open(local, "wb") as target:
-                shutil.copyfileobj(source, target)
+            files.copy(path, local)
         try:
             return keras.models.load_model(local, compile=False, safe_mode=not unsafe)
         except Exception as e:
@@ -94,9 +60,9 @@ def load_model(path: str, unsafe: bool = False):
 def load_metadata(export_dir: str) -> dict:
     """Reads EXPORT/metadata.json (local or remote), naming the file when it is missing or
     malformed."""
-    path = _join(export_dir, METADATA_NAME)
+    path = files.join(export_dir, METADATA_NAME)
     try:
-        metadata = json.loads(read_text(path))
+        metadata = json.loads(files.read_text(path))
     except FileNotFoundError:
         raise ValueError(f"{path}: missing; export the model with segmodel.export") from None
     except json.JSONDecodeError as e:

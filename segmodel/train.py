@@ -25,14 +25,13 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
 import keras
 import tensorflow as tf
 
-from segmodel import commands
+from segmodel import commands, files
 from segmodel import config as config_lib
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
@@ -44,29 +43,9 @@ MONITOR = "val_mean_iou"
 MAX_EPOCHS = 100_000
 
 
-def _atomic_json(path: str, data) -> None:
-    temp = f"{path}.tmp"
-    with open(temp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(temp, path)
-
-
-def _atomic_save(model: keras.Model, path: str) -> None:
-    temp = f"{path[: -len('.keras')]}.tmp.keras"
-    model.save(temp)
-    os.replace(temp, path)
-
-
-def _link_atomically(source: str, target: str) -> None:
-    """target becomes the same file as source (hard link; a copy where links are refused)."""
-    temp = f"{target}.tmp"
-    if os.path.exists(temp):
-        os.remove(temp)
-    try:
-        os.link(source, temp)
-    except OSError:
-        shutil.copyfile(source, temp)
-    os.replace(temp, target)
+def _save_model(model: keras.Model, path: str) -> None:
+    with files.atomic_path(path) as temp:
+        model.save(temp)
 
 
 class RunState(keras.callbacks.Callback):
@@ -89,9 +68,9 @@ class RunState(keras.callbacks.Callback):
         )
         score = logs.get(self.monitor)
         checkpoint = f"epoch-{epoch + 1:04d}.keras"
-        _atomic_save(self.model, os.path.join(self.workdir, checkpoint))
+        _save_model(self.model, os.path.join(self.workdir, checkpoint))
         if score is not None and (self.state["best"] is None or score > self.state["best"]):
-            _atomic_save(self.model, os.path.join(self.workdir, "best.keras"))
+            _save_model(self.model, os.path.join(self.workdir, "best.keras"))
             self.state.update(best=score, best_epoch=epoch + 1)
         self.state["history"].append({"epoch": epoch + 1, **logs})
         self.state.update(
@@ -99,8 +78,10 @@ class RunState(keras.callbacks.Callback):
             checkpoint=checkpoint,
             optimizer_iterations=int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
         )
-        _atomic_json(os.path.join(self.workdir, "state.json"), self.state)
-        _link_atomically(
+        files.write_atomically(
+            os.path.join(self.workdir, "state.json"), json.dumps(self.state, indent=2)
+        )
+        files.link_atomically(
             os.path.join(self.workdir, checkpoint), os.path.join(self.workdir, "last.keras")
         )
         for name in os.listdir(self.workdir):  # older checkpoints, and orphans of a killed run
@@ -113,10 +94,7 @@ class RunState(keras.callbacks.Callback):
         keys = sorted({k for row in rows for k in row} - {"epoch"})
         lines = [",".join(["epoch", *keys])]
         lines += [",".join([str(r["epoch"])] + [f"{r.get(k, '')}" for k in keys]) for r in rows]
-        temp = os.path.join(self.workdir, "history.csv.tmp")
-        with open(temp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(temp, os.path.join(self.workdir, "history.csv"))
+        files.write_atomically(os.path.join(self.workdir, "history.csv"), "\n".join(lines) + "\n")
 
 
 def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -361,7 +339,7 @@ TENSORFLOW_SCHEMES = ("gs://", "hdfs://")
 
 
 def check_readable_by_tensorflow(data_dir: str) -> None:
-    if "://" in data_dir and not data_dir.startswith(TENSORFLOW_SCHEMES):
+    if files.is_remote(data_dir) and not data_dir.startswith(TENSORFLOW_SCHEMES):
         raise ValueError(
             f"--data_dir {data_dir}: TensorFlow reads training shards from local folders and "
             "gs:// (and hdfs://), not this scheme. Copy the dataset folder first, e.g. "
@@ -382,14 +360,18 @@ def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), ve
     cfg, state, planned, checkpoint = _start_or_resume(
         data_dir, workdir, preset, overrides, manifest
     )
-    _atomic_json(os.path.join(workdir, "config.json"), cfg.to_dict())
+    files.write_atomically(
+        os.path.join(workdir, "config.json"), json.dumps(cfg.to_dict(), indent=2)
+    )
     if planned is not None:  # as planned, with the --set overrides on top
         reasons = dict(planned.reasons)
         if overrides:
             reasons["overrides"] = "--set " + " --set ".join(overrides) + " (on top of the plan)"
         planned = dataclasses.replace(planned, config=cfg, reasons=reasons)
         print(planned.describe(), flush=True)
-        _atomic_json(os.path.join(workdir, "plan.json"), planned.to_dict())
+        files.write_atomically(
+            os.path.join(workdir, "plan.json"), json.dumps(planned.to_dict(), indent=2)
+        )
     if state["planned_epochs"] and state["epochs_done"] >= state["planned_epochs"]:
         print(f"{workdir} already trained for {state['epochs_done']} epochs; nothing to do.")
         return state

@@ -18,7 +18,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from builders import encode, random_pair, write
 from PIL import Image
 
-from pipelines.infer import handler, inputs, outputs
+from pipelines import run_paths
+from pipelines.infer import handler, inputs
 from pipelines.infer import pipeline as infer
 from segmodel.saving import load_metadata, load_model
 
@@ -161,7 +162,7 @@ def test_record_names_cannot_climb_out_of_the_output_folder():
     )
     relative, _ = inputs.parse_record(record)
     assert relative.startswith("unsafe/") and ".." not in relative
-    assert outputs.safe_relative("/abs/in/../../x.png", "/abs/in/") is None
+    assert run_paths.safe_relative("/abs/in/../../x.png", "/abs/in/") is None
 
 
 def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(

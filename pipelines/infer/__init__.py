@@ -5,6 +5,7 @@
 
 Modules: `pipeline` (options, the SegmentImages composite, run/main), `inputs` (matched files
 and our shards, read safely), `handler` (the Beam ModelHandler for model.keras and the
-safe-model check), `outputs` (mask PNGs, prediction records, --skip_existing). From Python:
+safe-model check), `mask_files` (mask PNGs, prediction records, --skip_existing; where masks
+go: pipelines/run_paths.py; the run ledger: pipelines/monitor/ledger.py). From Python:
 `from pipelines.infer import pipeline as infer; infer.run([...])` (no re-exports here).
 """

@@ -8,8 +8,6 @@ shard each end in a reject naming the file, never in a hang or a silent gap.
 from __future__ import annotations
 
 import os
-import posixpath
-import re
 import stat
 import uuid
 
@@ -17,20 +15,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import tfrecords
-from pipelines.infer.outputs import safe_relative
-from pipelines.outputs import escapes_root
+from pipelines.fileio import escapes_root, is_remote
 from pipelines.rejects import Reject
-
-
-def pattern_root(pattern: str) -> str:
-    """The folder part of a glob pattern: relative paths of matches are taken from here."""
-    prefix = re.match(r"^[^*?\[]*", pattern).group(0)
-    return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
+from pipelines.run_paths import safe_relative
 
 
 def is_regular_file(path: str) -> bool:
     """False for a local FIFO, socket or device (object stores hold only regular objects)."""
-    if "://" in path:
+    if is_remote(path):
         return True
     try:
         return stat.S_ISREG(os.stat(path).st_mode)

@@ -37,22 +37,19 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.fileio import check_writable, read_bytes, write_atomically
 from pipelines.image_io import ImageError, read_image
 from pipelines.infer import options as own_flags
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
-from pipelines.infer.inputs import pattern_root, read_matched, read_tfrecord_file
-from pipelines.infer.ledger import append_run, new_run_id, run_line
-from pipelines.infer.outputs import (
-    encode_mask,
-    existing_record,
-    mask_path,
-    prediction_record,
-)
+from pipelines.infer.inputs import read_matched, read_tfrecord_file
+from pipelines.infer.mask_files import encode_mask, existing_record, prediction_record
 from pipelines.model_files import local_model_dir
-from pipelines.outputs import check_writable, read_bytes, write_atomically
+from pipelines.monitor.ledger import append_run, new_run_id, run_line
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
+from pipelines.run_paths import mask_path, pattern_root
 from pipelines.worker_exit import freeze_at_exit
+from runners.beam_workarounds import filesystem_options
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options
 from segmodel.prediction_stats import RunStats, file_kind, image_stats
 
@@ -338,7 +335,7 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
             file_name_suffix=".jsonl",
             compression_type=CompressionTypes.UNCOMPRESSED,
             # No empty file for an empty set (a run without rejects): Beam's S3 writer cannot
-            # create a zero-byte object (pipelines.outputs.create_empty).
+            # create a zero-byte object (pipelines.fileio.create_empty).
             skip_if_empty=True,
         )
     )
@@ -412,11 +409,16 @@ def _parse_args(argv):
 
 def run(argv=None, test_pipeline=None) -> dict:
     """Runs bulk inference; returns the run summary."""
-    from segmodel.saving import load_metadata
-
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)
     options = pipeline_options(argv)
+    with filesystem_options(options):
+        return _run(options, test_pipeline)
+
+
+def _run(options, test_pipeline) -> dict:
+    from segmodel.saving import load_metadata
+
     o = InferConfig.from_options(options.view_as(InferOptions))
     metadata = load_metadata(local_model_dir(o.model_dir))
     check_model_is_safe(o.model_dir, o.unsafe_model)

@@ -13,6 +13,8 @@ import json
 import os
 import re
 
+from pipelines.fileio import is_remote
+
 _VALUES = re.compile(r"mask values ([\d, ]+) are outside")
 
 
@@ -60,7 +62,7 @@ def dominant_reason(by_reason: dict[str, int]) -> str | None:
 
 def nested(a: str, b: str) -> bool:
     """True when folder `a` is `b` or lies inside it (local paths resolved, others by prefix)."""
-    if "://" in a or "://" in b:
+    if is_remote(a) or is_remote(b):
         a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
         return a.startswith(b)
     a, b = os.path.realpath(a), os.path.realpath(b)

@@ -29,12 +29,10 @@ from collections.abc import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.fileio import is_remote
+
 # (path, size in bytes, problem): problem is None or (reject reason, detail).
 Listed = tuple[str, int, "tuple[str, str] | None"]
-
-
-def is_local(root: str) -> bool:
-    return "://" not in root
 
 
 _S3_RANGE = "s3-key-range:"
@@ -53,7 +51,7 @@ def listing_tasks(root: str, s3_settings: dict | None = None) -> list[str]:
     otherwise one glob pattern. `s3_settings`: the run's S3 options
     (runners.launch.s3_settings)."""
     root = root.rstrip("/")
-    if not is_local(root):
+    if is_remote(root):
         pattern = f"{root}/**"
         if root.startswith("s3://") and _more_than(pattern, SPLIT_ABOVE):
             bounds = [None, *_S3Keys(root, s3_settings or {}).boundaries(S3_RANGES), None]
@@ -85,7 +83,7 @@ def list_task(root: str, task: str, s3_settings: dict | None = None) -> Iterator
         low, high = json.loads(task[len(_S3_RANGE) :])
         yield from _S3Keys(root, s3_settings or {}).list_range(low, high)
         return
-    if not is_local(root):
+    if is_remote(root):
         for metadata in FileSystems.match([task])[0].metadata_list:
             yield metadata.path, metadata.size_in_bytes, None
         return
@@ -151,12 +149,12 @@ class _S3Keys:
     PAGE = 1000  # keys per list request (S3's maximum)
 
     def __init__(self, root: str, s3_settings: dict):
-        from apache_beam.io.aws.clients.s3.boto3_client import Client
+        from runners.beam_workarounds import s3_client
 
         self.root = root.rstrip("/")
         self.bucket, _, prefix = self.root[len("s3://") :].partition("/")
         self.prefix = f"{prefix}/" if prefix else ""
-        self._client = Client(dict(s3_settings)).client
+        self._client = s3_client(s3_settings)
 
     def _page(
         self, after: str | None, max_keys: int | None = None, token: str | None = None

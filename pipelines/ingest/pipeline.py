@@ -24,14 +24,21 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines.fileio import (
+    check_writable,
+    escapes_root,
+    is_remote,
+    read_bytes,
+    write_atomically,
+)
 from pipelines.ingest import advice, listing, masks, pairing, shard_writer
 from pipelines.ingest import options as own_flags
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.dataset_stats import DatasetStatsFn, summarize
 from pipelines.ingest.records import RecordSpec, encode_pair
-from pipelines.outputs import check_writable, escapes_root, read_bytes, write_atomically
 from pipelines.progress import Progress
 from pipelines.worker_exit import freeze_at_exit
+from runners.beam_workarounds import filesystem_options
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options, s3_settings
 from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
@@ -74,7 +81,7 @@ class IngestConfig:
                 raise ValueError(f"--{flag} is required")
         for flag in ("images_dir", "masks_dir"):
             folder = getattr(o, flag)
-            if listing.is_local(folder) and not os.path.isdir(folder):
+            if not is_remote(folder) and not os.path.isdir(folder):
                 raise ValueError(f"--{flag} {folder}: no such folder")
         if not 1 <= o.num_classes <= 255:
             raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
@@ -337,7 +344,7 @@ class IngestDataset(beam.PTransform):
         ]
         # Object-store listings are slow page by page: spread their tasks over the workers.
         # A local listing is a quick directory walk, cheaper in the stage it starts in.
-        remote = not (listing.is_local(c.images_dir) and listing.is_local(c.masks_dir))
+        remote = is_remote(c.images_dir) or is_remote(c.masks_dir)
         listed = (
             pbegin
             | "ListingTasks" >> beam.Create(tasks, reshuffle=remote)
@@ -513,6 +520,11 @@ def run(argv=None, test_pipeline=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     _parse_args(argv)  # --help and unknown-value errors before anything starts
     options = pipeline_options(argv)
+    with filesystem_options(options):
+        return _run(options, test_pipeline)
+
+
+def _run(options, test_pipeline) -> dict:
     config = dataclasses.replace(
         IngestConfig.from_options(options.view_as(IngestOptions)),
         s3_settings=tuple(s3_settings(options).items()),

@@ -29,8 +29,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import tfrecords
+from pipelines.fileio import create_empty
 from pipelines.ingest.pairing import shard_index
-from pipelines.outputs import create_empty
 
 _COPY_CHUNK = 8 << 20
 
@@ -124,7 +124,7 @@ def concatenate(
 ) -> None:
     """Streams `sources` one after the other into `final` (written under a temporary name and
     renamed into place) and deletes them. Memory stays flat whatever the sizes. `s3_settings`:
-    the run's S3 options, for an empty file on s3:// (pipelines.outputs.create_empty)."""
+    the run's S3 options, for an empty file on s3:// (pipelines.fileio.create_empty)."""
     directory, name = FileSystems.split(final)
     temp = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     if not sources and compression == "none":

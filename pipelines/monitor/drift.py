@@ -371,9 +371,9 @@ def check_same_model(metadata: dict, record: dict, model_dir: str) -> None:
 def drift(args) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines.infer.ledger import find_run, read_runs
     from pipelines.model_files import local_model_dir
     from pipelines.monitor.drift_page import write_report
+    from pipelines.monitor.ledger import find_run, read_runs
     from segmodel.saving import load_metadata
 
     runs = read_runs(args.run)
@@ -418,14 +418,14 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     from runners.launch import filesystem_flags
 
-    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    result = drift(args)
-    if result.get("nothing_new"):
-        print(f"No drift: {result['note']}")
-        return 0
-    print("\n".join(summary_lines(result)))
-    print(f"Wrote {result['report_dir']}/drift.json and index.html")
-    return EXIT_DRIFT if result["drift"] else 0
+    with filesystem_flags(parser(), argv) as args:  # + --s3_endpoint_url etc. for buckets
+        result = drift(args)
+        if result.get("nothing_new"):
+            print(f"No drift: {result['note']}")
+            return 0
+        print("\n".join(summary_lines(result)))
+        print(f"Wrote {result['report_dir']}/drift.json and index.html")
+        return EXIT_DRIFT if result["drift"] else 0
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.fileio import write_atomically
 from pipelines.monitor.plots import bars, inline_png, shares
-from pipelines.outputs import write_atomically
 from segmodel.prediction_stats import CONFIDENCE_BINS
 
 

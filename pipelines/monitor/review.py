@@ -125,14 +125,13 @@ def parser() -> argparse.ArgumentParser:
 def review(args) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
+    from pipelines.fileio import read_bytes, write_atomically
     from pipelines.image_io import read_image
-    from pipelines.infer.inputs import pattern_root
-    from pipelines.infer.ledger import find_run, read_runs
-    from pipelines.infer.outputs import mask_path, safe_relative
     from pipelines.model_files import local_model_dir
     from pipelines.monitor.drift import check_same_model
+    from pipelines.monitor.ledger import find_run, read_runs
     from pipelines.monitor.plots import inline_png
-    from pipelines.outputs import read_bytes, write_atomically
+    from pipelines.run_paths import mask_path, pattern_root, safe_relative
     from segmodel.predict import predict_images
     from segmodel.preprocessing import model_input_np
     from segmodel.saving import load_metadata, load_model
@@ -242,20 +241,22 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     from runners.launch import filesystem_flags
 
-    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    result = review(args)
-    for row in result["queued"][:10]:
+    with filesystem_flags(parser(), argv) as args:  # + --s3_endpoint_url etc. for buckets
+        result = review(args)
+        for row in result["queued"][:10]:
+            print(
+                f"  {row['rank']:>3}. {row['image']}: uncertain {row['score_uncertain_fraction']:.1%}"
+                f", confidence {row['mean_confidence']:.3f}"
+            )
         print(
-            f"  {row['rank']:>3}. {row['image']}: uncertain {row['score_uncertain_fraction']:.1%}"
-            f", confidence {row['mean_confidence']:.3f}"
+            f"Queued {len(result['queued'])} images of run {result['run_id']} in "
+            f"{result['review_dir']} (queue.csv, index.html, images/, masks/)"
         )
-    print(
-        f"Queued {len(result['queued'])} images of run {result['run_id']} in "
-        f"{result['review_dir']} (queue.csv, index.html, images/, masks/)"
-    )
-    if result["kept"]:
-        print(f"  kept {result['kept']} files already there (corrections are never overwritten)")
-    return 0
+        if result["kept"]:
+            print(
+                f"  kept {result['kept']} files already there (corrections are never overwritten)"
+            )
+        return 0
 
 
 if __name__ == "__main__":

@@ -32,19 +32,19 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    from pipelines.infer.ledger import ledger_path, read_runs, run_line
+    from pipelines.monitor.ledger import ledger_path, read_runs, run_line
     from runners.launch import filesystem_flags
 
-    args = filesystem_flags(parser(), argv)  # + --s3_endpoint_url etc. for buckets
-    runs = read_runs(args.output_dir)
-    if not runs:
-        raise ValueError(f"{ledger_path(args.output_dir)}: no runs recorded yet")
-    shown = runs[-args.last :] if args.last > 0 else runs
-    for record in shown:
-        print(json.dumps(record) if args.json else run_line(record))
-    if not args.json:
-        print(f"{len(runs)} runs in {ledger_path(args.output_dir)}")
-    return 0
+    with filesystem_flags(parser(), argv) as args:  # + --s3_endpoint_url etc. for buckets
+        runs = read_runs(args.output_dir)
+        if not runs:
+            raise ValueError(f"{ledger_path(args.output_dir)}: no runs recorded yet")
+        shown = runs[-args.last :] if args.last > 0 else runs
+        for record in shown:
+            print(json.dumps(record) if args.json else run_line(record))
+        if not args.json:
+            print(f"{len(runs)} runs in {ledger_path(args.output_dir)}")
+        return 0
 
 
 if __name__ == "__main__":

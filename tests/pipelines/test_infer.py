@@ -3,13 +3,11 @@ import os
 
 import apache_beam as beam
 import numpy as np
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from builders import encode, random_pair, write
 from PIL import Image
 
-from pipelines.infer import inputs, outputs
 from pipelines.infer import pipeline as infer
 from segmodel.predict import predict_images
 from segmodel.preprocessing import model_input_np
@@ -174,31 +172,6 @@ def test_composite_under_test_pipeline(tmp_path, exported_model):
             equal_to(["not_an_image"]),
             label="Rejects",
         )
-
-
-@pytest.mark.parametrize(
-    "path,root,expected",
-    [
-        ("/d/in/a/b.png", "/d/in/", "a/b.png"),
-        ("/d/in/../x.png", "/d/in/", None),
-        ("gs://b/in/x.png", "gs://b/in/", "x.png"),
-    ],
-)
-def test_output_paths_never_escape(path, root, expected):
-    assert outputs.safe_relative(path, root) == expected
-
-
-@pytest.mark.parametrize(
-    "pattern,root",
-    [
-        ("/d/in/**/*.jpg", "/d/in/"),
-        ("/d/in/*.png", "/d/in/"),
-        ("gs://b/in/**", "gs://b/in/"),
-        ("s3://b/x/y/img_*.png", "s3://b/x/y/"),
-    ],
-)
-def test_pattern_root_is_the_folder_before_the_first_wildcard(pattern, root):
-    assert inputs.pattern_root(pattern) == root
 
 
 def test_bad_flags(tmp_path, capsys):

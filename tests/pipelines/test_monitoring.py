@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.infer import ledger
 from pipelines.infer import pipeline as infer
 from pipelines.ingest import pipeline as ingest
-from pipelines.monitor import drift, review, runs
+from pipelines.monitor import drift, ledger, review, runs
 from segmodel import sample_data, tta
 from segmodel.predict import predict_images
 from segmodel.prediction_stats import RunStats, image_stats, uncertain_threshold

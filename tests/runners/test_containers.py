@@ -241,7 +241,7 @@ def _state(container: str) -> str:
 
 
 def test_beam_leaves_its_worker_containers_behind():
-    """Canary (tests/runners/test_beam_canaries.py): Beam 2.77's DockerSdkWorkerHandler runs
+    """Canary (tests/runners/test_beam_workarounds.py): Beam 2.77's DockerSdkWorkerHandler runs
     its containers without --rm and only kills them, so a plain Beam run leaves them; the day
     it does not, runners.workers need not remove them."""
     import apache_beam as beam

@@ -1,8 +1,8 @@
-"""Writing small output files atomically on any Beam filesystem (local, gs://, ...).
+"""The pipelines' file I/O over Beam's filesystems (local, gs://, s3://, hdfs://, ...): whether a
+path is remote, atomic writes, reads and copies. segmodel's counterpart, over TensorFlow's
+tf.io.gfile (segmodel never imports Beam), is segmodel/files.py.
 
-    python -m pipelines.ingest ...   # manifest.json is written through here
-
-A reader sees the old file or the new one, never half of one. On local disk (plain file calls,
+Writes: a reader sees the old file or the new one, never half of one. On local disk (plain file calls,
 no Beam filesystem lookup) and other filesystems: write a temporary sibling, then rename it over
 the target (atomic on POSIX). On S3 and GCS an
 object appears whole or not at all (a multipart or resumable upload that does not complete
@@ -19,16 +19,23 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from runners.beam_workarounds import put_empty_s3_object
+
 OBJECT_STORES = ("s3://", "gs://")
+
+
+def is_remote(path: str) -> bool:
+    """True for a URL (s3://bucket/x, gs://...), False for a local path."""
+    return "://" in path
 
 
 def write_atomically(path: str, data: bytes, durable: bool = False) -> None:
     """`data` to `path`, whole or not at all. `durable`: on local disk also fsync the file and
     its folder, so a power cut right after cannot leave it empty (the run ledger)."""
-    if "://" not in path:
+    if not is_remote(path):
         _write_local(path, data, durable)
         return
-    if path.startswith(OBJECT_STORES) and data:  # (Beam's S3 writer cannot write b"")
+    if path.startswith(OBJECT_STORES) and data:  # (empty: create_empty)
         try:
             with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 f.write(data)
@@ -72,18 +79,12 @@ def _write_local(path: str, data: bytes, durable: bool) -> None:
 
 
 def create_empty(path: str, s3_settings: dict | None = None) -> None:
-    """A zero-byte file (an empty rejects file or shard) on any Beam filesystem.
-
-    Beam's S3 writer cannot make one: it always completes a multipart upload, and one with no
-    parts is refused ("MalformedXML"; its own s3io.py says so). On s3:// the empty object is put
-    directly, with Beam's own S3 client built from the run's S3 options (`s3_settings`:
-    runners.launch.s3_settings)."""
+    """A zero-byte file (an empty rejects file or shard) on any Beam filesystem. On s3:// it
+    goes around Beam's S3 writer, which cannot make one (runners/beam_workarounds.py, 5), with
+    the run's S3 options (`s3_settings`: runners.launch.s3_settings)."""
     if path.startswith("s3://"):
-        from apache_beam.io.aws.clients.s3.boto3_client import Client
-
-        bucket, _, key = path[len("s3://") :].partition("/")
         try:
-            Client(dict(s3_settings or {})).client.put_object(Bucket=bucket, Key=key, Body=b"")
+            put_empty_s3_object(path, s3_settings or {})
         except Exception as e:
             raise OSError(f"could not write {path}: {e}") from e
         return
@@ -93,11 +94,20 @@ def create_empty(path: str, s3_settings: dict | None = None) -> None:
 def read_bytes(path: str) -> bytes:
     """A whole file from any Beam filesystem; local paths skip Beam's filesystem lookup (a
     third of the read time of a small image)."""
-    if "://" not in path:
+    if not is_remote(path):
         with open(path, "rb") as f:
             return f.read()
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
+
+
+def copy_to_local(source: str, target: str) -> None:
+    """Copies one file from any Beam filesystem to a local path (a model brought to a worker)."""
+    try:
+        data = read_bytes(source)
+    except Exception as e:
+        raise ValueError(f"{source}: cannot read it ({e})") from None
+    _write_local(target, data, durable=False)
 
 
 def check_writable(output_dir: str) -> None:
@@ -105,7 +115,7 @@ def check_writable(output_dir: str) -> None:
     folder, disk full): better than a worker failing half way through."""
     probe = FileSystems.join(output_dir, f".write-test-{uuid.uuid4().hex}")
     try:
-        if "://" not in output_dir:
+        if not is_remote(output_dir):
             os.makedirs(output_dir, exist_ok=True)
         with FileSystems.create(probe, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(b"ok")
@@ -117,7 +127,7 @@ def check_writable(output_dir: str) -> None:
 def escapes_root(path: str, root: str) -> bool:
     """True for a local symlink whose target lies outside `root` (other filesystems have no
     symlinks). Reading it would let a crafted input folder pull in arbitrary files."""
-    if "://" in path or not os.path.islink(path):
+    if is_remote(path) or not os.path.islink(path):
         return False
     target = os.path.realpath(path)
     base = os.path.realpath(root)

@@ -1,7 +1,7 @@
 """The run ledger: one JSON line per finished inference run in `OUTPUT_DIR/runs.jsonl`.
 
     segscale runs out/pred                 # the runs, newest last
-    python -c "from pipelines.infer.ledger import read_runs; print(read_runs('out/pred'))"
+    python -c "from pipelines.monitor.ledger import read_runs; print(read_runs('out/pred'))"
 
 A record is the run's `run_summary.json`: run id, start and end, model version and folder, input,
 counts (inputs = predictions + rejects; predictions = segmented now + skipped), rejects by
@@ -25,7 +25,7 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.outputs import read_bytes, write_atomically
+from pipelines.fileio import read_bytes, write_atomically
 
 LEDGER_NAME = "runs.jsonl"
 

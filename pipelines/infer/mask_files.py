@@ -1,4 +1,5 @@
-"""Bulk inference outputs, per image: where a mask goes, how it is encoded, what its record holds.
+"""Bulk inference's mask files, per image: how a mask is encoded, what its record holds, and the
+record read back from a mask already written (where it goes: pipelines/run_paths.py).
 
 Masks are palette PNGs of class indices (viewable as they are) with the model version and mean
 confidence in PNG text chunks; that is what lets --skip_existing read a finished image's record
@@ -8,27 +9,14 @@ back instead of recomputing it. Pure functions: no Beam graph here.
 from __future__ import annotations
 
 import io
-import posixpath
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, PngImagePlugin
 
-from pipelines.outputs import read_bytes
+from pipelines.fileio import read_bytes
+from pipelines.run_paths import mask_path
 from segmodel.palette import palette
-
-
-def safe_relative(path: str, root: str) -> str | None:
-    """`path` relative to root, or None if it would leave the output folder (.., absolute)."""
-    relative = path[len(root) :] if path.startswith(root) else posixpath.basename(path)
-    relative = posixpath.normpath(relative.replace("\\", "/"))
-    if relative.startswith(("/", "../")) or relative in ("..", ".", ""):
-        return None
-    return relative
-
-
-def mask_path(output_dir: str, relative: str) -> str:
-    return f"{output_dir.rstrip('/')}/masks/{relative}.png"
 
 
 def encode_mask(classes: np.ndarray, num_classes: int, text: dict[str, str]) -> bytes:
