@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -56,12 +57,21 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 
 
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp(\.[^.]+)?$")
+
+
 def _temp_sibling(path: str) -> str:
     directory, name = os.path.split(os.path.abspath(path))
     stem, dot, extension = name.rpartition(".")
     # Keeps the extension: Keras picks the format of `model.save` by it (.keras).
     suffix = f".{extension}" if dot and stem else ""
     return os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp{suffix}")
+
+
+def is_temporary(name: str) -> bool:
+    """True for the name of a temporary sibling that an atomic write left behind when its
+    process was killed mid-write (safe to delete once no writer of that folder runs)."""
+    return bool(_TEMPORARY.match(name))
 
 
 @contextlib.contextmanager

@@ -85,7 +85,8 @@ class RunState(keras.callbacks.Callback):
             os.path.join(self.workdir, checkpoint), os.path.join(self.workdir, "last.keras")
         )
         for name in os.listdir(self.workdir):  # older checkpoints, and orphans of a killed run
-            if name.startswith("epoch-") and name.endswith(".keras") and name != checkpoint:
+            old = name.startswith("epoch-") and name.endswith(".keras") and name != checkpoint
+            if old or files.is_temporary(name):
                 os.remove(os.path.join(self.workdir, name))
         self._write_csv()
 

@@ -19,7 +19,7 @@ from builders import encode, random_pair, write
 from PIL import Image
 
 from pipelines import run_paths
-from pipelines.infer import handler, inputs
+from pipelines.infer import config, finalize, handler, inputs
 from pipelines.infer import pipeline as infer
 from segmodel.saving import load_metadata, load_model
 
@@ -51,8 +51,8 @@ def test_a_raising_worker_gives_rejects_with_no_gaps_or_duplicates(tmp_path, exp
         )
         for i in range(9)
     ]
-    options = infer.InferConfig.from_options(
-        infer.InferOptions(
+    options = config.InferConfig.from_options(
+        config.InferOptions(
             [f"--model_dir={exported_model}", f"--output_dir={tmp_path}", "--input_pattern=x"]
         )
     )
@@ -173,9 +173,9 @@ def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
     images = tmp_path / "in"
     for i in range(6):
         write(str(images / f"img{i}.png"), encode(random_pair(i, 20, 20)[0]))
-    from pipelines.infer import pipeline as infer_pipeline
+    from pipelines.infer import steps
 
-    real = infer_pipeline.write_atomically
+    real = steps.write_atomically
     calls = []
 
     def fills_up(path, data):
@@ -184,7 +184,7 @@ def test_disk_full_mid_run_is_one_clear_error_and_nothing_is_reported_done(
             raise OSError(f"could not write {path}: {os.strerror(errno.ENOSPC)}")
         real(path, data)
 
-    monkeypatch.setattr(infer_pipeline, "write_atomically", fills_up)
+    monkeypatch.setattr(steps, "write_atomically", fills_up)
     out = tmp_path / "out"
     code = infer.main(
         [
@@ -216,10 +216,10 @@ def test_safe_model_check_walks_the_config_instead_of_matching_text():
 def test_counts_that_do_not_add_up_fail_the_run(capsys):
     from runners.launch import cli_main
 
-    infer.check_counts({"inputs": 3, "predictions": 2, "rejects": 1}, "out")  # adds up
+    finalize.check_counts({"inputs": 3, "predictions": 2, "rejects": 1}, "out")  # adds up
 
     def run(argv):
-        infer.check_counts({"inputs": 3, "predictions": 1, "rejects": 1}, "out")
+        finalize.check_counts({"inputs": 3, "predictions": 1, "rejects": 1}, "out")
 
     assert cli_main(run, []) == 1
     err = capsys.readouterr().err

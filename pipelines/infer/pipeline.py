@@ -22,192 +22,28 @@ after a crash completes the rest with one record per image.
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import sys
 import time
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.fileio import check_writable, read_bytes, write_atomically
-from pipelines.image_io import ImageError, read_image
+from pipelines.fileio import check_writable, read_bytes
 from pipelines.infer import options as own_flags
+from pipelines.infer.config import InferConfig, InferOptions
+from pipelines.infer.finalize import SUMMARY_NAME, SummarizeRun, check_counts, finalize
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
 from pipelines.infer.inputs import read_matched, read_tfrecord_file
-from pipelines.infer.mask_files import encode_mask, existing_record, prediction_record
+from pipelines.infer.steps import DecodeInputs, WriteOutputs, failed_batch_rejects
 from pipelines.model_files import local_model_dir
 from pipelines.monitor.ledger import append_run, new_run_id, run_line
-from pipelines.progress import Progress
-from pipelines.rejects import Reject
-from pipelines.run_paths import mask_path, pattern_root
-from pipelines.worker_exit import freeze_at_exit
+from pipelines.run_paths import pattern_root
 from runners.beam_workarounds import filesystem_options
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options
-from segmodel.prediction_stats import RunStats, file_kind, image_stats
-
-NAMESPACE = "infer"
-SUMMARY_NAME = "run_summary.json"
-
-
-class InferOptions(PipelineOptions):
-    """The inference pipeline's own flags (runner flags come from --profile or Beam's options)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        own_flags.add_arguments(parser)
-
-
-@dataclasses.dataclass(frozen=True)
-class InferConfig:
-    """The run's own settings, checked once (InferConfig.from_options); what the graph reads.
-    The options themselves are never changed."""
-
-    model_dir: str
-    output_dir: str
-    input_pattern: str | None
-    input_tfrecords: str | None
-    tile_size: int
-    tile_overlap: int
-    batch_size: int
-    min_batch_size: int  # --min_batch_size, or --batch_size when not given
-    max_pixels: int
-    skip_existing: bool
-    save_probabilities: bool
-    unsafe_model: bool
-    tta: str
-
-    @classmethod
-    def from_options(cls, o: InferOptions) -> InferConfig:
-        """Raises ValueError naming the flag when a value cannot work."""
-        if not o.model_dir or not o.output_dir:
-            raise ValueError("--model_dir and --output_dir are required")
-        if bool(o.input_pattern) == bool(o.input_tfrecords):
-            raise ValueError("give exactly one of --input_pattern and --input_tfrecords")
-        min_batch_size = o.min_batch_size or o.batch_size
-        if o.batch_size < 1 or min_batch_size < 1 or min_batch_size > o.batch_size:
-            raise ValueError("need 1 <= --min_batch_size <= --batch_size")
-        if not 0 <= o.tile_overlap < o.tile_size:
-            raise ValueError("need 0 <= --tile_overlap < --tile_size")
-        return cls(
-            **{
-                f.name: getattr(o, f.name)
-                for f in dataclasses.fields(cls)
-                if f.name != "min_batch_size"
-            },
-            min_batch_size=min_batch_size,
-        )
-
-
-# --- the graph's steps (pure per-element functions: inputs.py, outputs.py) --------------------
-
-
-class DecodeInputs(beam.DoFn):
-    """(relative path, bytes) → ((relative path, file channels, file bit depth), normalised
-    image) | rejects | skipped records."""
-
-    def __init__(self, metadata: dict, output_dir: str, max_pixels: int, skip_existing: bool):
-        self._metadata = metadata
-        self._output_dir = output_dir
-        self._max_pixels = max_pixels
-        self._skip_existing = skip_existing
-
-    def setup(self):
-        freeze_at_exit()
-
-    def process(self, element):
-        from segmodel.preprocessing import model_input_np
-
-        relative, data = element
-        if self._skip_existing:
-            record = existing_record(relative, self._output_dir, self._metadata)
-            if record is not None:
-                Metrics.counter(NAMESPACE, "skipped").inc()
-                yield beam.pvalue.TaggedOutput("skipped", record)
-                return
-        try:
-            decoded = read_image(data, max_pixels=self._max_pixels)
-        except ImageError as e:
-            Metrics.counter(NAMESPACE, f"rejected_{e.reason}").inc()
-            yield beam.pvalue.TaggedOutput("rejects", Reject(e.reason, str(e), relative, relative))
-            return
-        norm = self._metadata["normalization"]
-        yield (
-            (relative, *file_kind(decoded.array)),
-            model_input_np(
-                decoded.array,
-                self._metadata["channels"],
-                self._metadata["bit_depth"],
-                norm["mean"],
-                norm["std"],
-            ),
-        )
-
-
-class WriteOutputs(beam.DoFn):
-    """(key, PredictionResult) → mask (+ probabilities) on disk, and its record (with the
-    image's statistics for the run ledger)."""
-
-    def __init__(self, metadata: dict, output_dir: str, save_probabilities: bool):
-        self._metadata = metadata
-        self._output_dir = output_dir
-        self._save_probabilities = save_probabilities
-
-    def setup(self):
-        freeze_at_exit()
-        self._progress = Progress("infer", "images")
-
-    def process(self, element):
-        (relative, file_channels, file_bit_depth), result = element
-        probs = result.inference
-        classes = probs.argmax(-1).astype(np.uint8)
-        stats = image_stats(probs, result.example, file_channels, file_bit_depth)
-        confidence = stats["mean_confidence"]
-        version = self._metadata["model_version"]
-        if self._save_probabilities:
-            buffer = io.BytesIO()
-            np.save(buffer, probs.astype(np.float16))
-            write_atomically(
-                f"{self._output_dir.rstrip('/')}/probabilities/{relative}.npy", buffer.getvalue()
-            )
-        # The mask last: its presence (with this version) is what --skip_existing trusts.
-        write_atomically(
-            mask_path(self._output_dir, relative),
-            encode_mask(
-                classes,
-                self._metadata["num_classes"],
-                {
-                    "model_version": version,
-                    "mean_confidence": f"{confidence:.6f}",
-                    "uncertain_fraction": f"{stats['uncertain_fraction']:.6f}",
-                },
-            ),
-        )
-        Metrics.counter(NAMESPACE, "segmented").inc()
-        self._progress.add()
-        yield {
-            **prediction_record(
-                relative, classes, self._metadata["num_classes"], confidence, version
-            ),
-            **stats,
-        }
-
-
-def failed_batch_rejects(failure):
-    """RunInference's (batch, exception) → one Reject per image of the batch."""
-    batch, error = failure
-    for (relative, *_), _ in batch:
-        Metrics.counter(NAMESPACE, "rejected_inference_failed").inc()
-        yield Reject(
-            "inference_failed", f"{type(error).__name__}: {str(error)[:200]}", relative, relative
-        )
 
 
 class SegmentImages(beam.PTransform):
@@ -249,78 +85,6 @@ class SegmentImages(beam.PTransform):
         predictions = (written, decoded.skipped) | "AllPredictions" >> beam.Flatten()
         rejects = (decoded.rejects, inference_rejects) | "SegmentRejects" >> beam.Flatten()
         return {"predictions": predictions, "rejects": rejects}
-
-
-class SummarizeRun(beam.CombineFn):
-    """Prediction records → the run's statistics (`segmodel.prediction_stats.RunStats`, fixed size)."""
-
-    def create_accumulator(self):
-        return RunStats()
-
-    def add_input(self, accumulator, record):
-        return accumulator.add(record)
-
-    def merge_accumulators(self, accumulators):
-        merged = RunStats()
-        for accumulator in accumulators:
-            merged.merge(accumulator)
-        return merged
-
-    def extract_output(self, accumulator):
-        return accumulator.summary()
-
-
-def finalize(
-    _,
-    output_dir,
-    metadata,
-    run,
-    inputs,
-    prediction_files,
-    reject_files,
-    rejects_by_reason,
-    stats,
-):
-    """Removes predictions/rejects files of earlier runs and writes run_summary.json: the
-    counts, what ran on what, and the run's statistics (the ledger record to be)."""
-    # Every prediction record passed through the statistics: segmented now, or skipped.
-    skipped = stats["skipped"]
-    predictions = stats["images"] + skipped
-    rejects = sum(rejects_by_reason.values())
-    keep = {FileSystems.split(p)[1] for p in list(prediction_files) + list(reject_files)}
-    stale = [
-        m.path
-        for pattern in ("predictions-*.jsonl", "rejects-*.jsonl")
-        for m in FileSystems.match([FileSystems.join(output_dir, pattern)])[0].metadata_list
-        if FileSystems.split(m.path)[1] not in keep
-    ]
-    if stale:
-        FileSystems.delete(stale)
-    summary = {
-        "run_id": run["run_id"],
-        "started": run["started"],
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "duration_s": round(time.time() - run["start"], 2),
-        "model_version": metadata["model_version"],
-        "model_dir": run["model_dir"],
-        "input": run["input"],
-        "input_kind": run["input_kind"],
-        "output_dir": output_dir,
-        "tta": run["tta"],
-        "tiling": run["tiling"],
-        "class_names": metadata.get("class_names"),
-        "inputs": inputs,
-        "predictions": predictions,  # made now, or skipped (already made by this model)
-        "skipped": skipped,
-        "segmented": predictions - skipped,
-        "rejects": rejects,
-        "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
-        "stats": stats,
-    }
-    write_atomically(
-        FileSystems.join(output_dir, SUMMARY_NAME), json.dumps(summary, indent=2).encode()
-    )
-    return summary
 
 
 @beam.ptransform_fn
@@ -464,17 +228,6 @@ def _run(options, test_pipeline) -> dict:
     if skipped and skipped == summary["predictions"] and not summary["rejects"]:
         print(f"Nothing new: {skipped} skipped (already segmented by this model version)")
     return summary
-
-
-def check_counts(summary: dict, output_dir: str) -> None:
-    """Raises RuntimeError (the command exits non-zero) when inputs were lost or duplicated:
-    every input must end in exactly one prediction (made or skipped) or one reject."""
-    if summary["inputs"] != summary["predictions"] + summary["rejects"]:
-        raise RuntimeError(
-            f"inference lost track of inputs: {summary['inputs']} inputs != "
-            f"{summary['predictions']} predictions + {summary['rejects']} rejects "
-            f"({output_dir}/{SUMMARY_NAME}); the outputs are incomplete, please report this"
-        )
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,10 @@
     python -m pipelines.ingest --images_dir data/images --masks_dir data/masks \
         --output_dir out/data --num_classes 3 --direct_num_workers 2
 
-Modules: `pipeline` (options, the IngestDataset composite, manifest, run/main), `listing`
+Modules, in the same layers as pipelines/infer/: `options` (our flags, no Beam: fast --help),
+`config` (IngestOptions, the frozen IngestConfig), `steps` (the per-element DoFns: list, then
+pair + encode + write pieces), `finalize` (rejects file, manifest, summary, advice), `pipeline`
+(the IngestDataset composite, run/main); and the pure parts they use: `listing`
 (walking the input folders), `pairing` (image ↔ mask by relative name, the split), `masks`
 (mask modes → class indices), `records` (one pair → validated record + statistics),
 `shard_writer` (per-bundle pieces → atomically assembled shards), `dataset_stats` and

@@ -8,6 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from builders import encode, random_pair, write
 from PIL import Image
 
+from pipelines.infer import config
 from pipelines.infer import pipeline as infer
 from segmodel.predict import predict_images
 from segmodel.preprocessing import model_input_np
@@ -150,8 +151,8 @@ def test_input_tfrecords(tmp_path, exported_model, ingested_dir):
 
 def test_composite_under_test_pipeline(tmp_path, exported_model):
     image, _ = random_pair(1, 20, 20)
-    options = infer.InferConfig.from_options(
-        infer.InferOptions(
+    options = config.InferConfig.from_options(
+        config.InferOptions(
             [f"--model_dir={exported_model}", f"--output_dir={tmp_path}", "--input_pattern=x"]
         )
     )

@@ -13,6 +13,7 @@ from PIL import Image
 from pipelines.image_io import read_image
 from pipelines.ingest import pipeline as ingest
 from pipelines.ingest.bundle_report import merge_reports
+from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.pairing import parse_splits
 from pipelines.ingest.records import RecordSpec
 from segmodel import features
@@ -76,7 +77,7 @@ def test_composite_under_test_pipeline(synthetic_dir, tmp_path):
         for kind in ("images", "masks"):
             data = (synthetic_dir / kind / "group_000" / name).read_bytes()
             write(str(tmp_path / "in" / kind / name), data)
-    config = ingest.IngestConfig(
+    config = IngestConfig(
         images_dir=str(tmp_path / "in/images"),
         masks_dir=str(tmp_path / "in/masks"),
         output_dir=str(tmp_path / "out"),
@@ -336,7 +337,8 @@ def test_statistics_sample_decodes_some_images_and_checks_all(tmp_path):
 
 
 def test_statistics_sample_flag_and_empty_sample_fail_clearly(tmp_path):
-    from pipelines.ingest.pipeline import IngestConfig, IngestOptions, check_outcome
+    from pipelines.ingest.config import IngestOptions
+    from pipelines.ingest.finalize import check_outcome
 
     args = _args(tmp_path / "images", tmp_path / "masks", tmp_path / "out", "--stats_sample=5")
     (tmp_path / "images").mkdir()

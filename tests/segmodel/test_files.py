@@ -33,6 +33,14 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["model.keras"]
 
 
+def test_temporaries_are_recognised(tmp_path):
+    with files.atomic_path(str(tmp_path / "epoch-0003.keras")) as temp:
+        assert files.is_temporary(os.path.basename(temp))
+        open(temp, "wb").close()
+    assert not files.is_temporary("epoch-0003.keras")
+    assert not files.is_temporary(".hidden.tmp")
+
+
 def test_remote_write_read_and_copy_through_gfile(tmp_path):
     files.write_atomically("ram://segscale-test/a.json", '{"a": 1}')
     assert files.exists("ram://segscale-test/a.json")

@@ -1,0 +1,126 @@
+"""The inference graph's per-element steps: decode an input to the model's input (or skip it
+when this model version already segmented it), and write a prediction's mask and record.
+The prediction itself is Beam's RunInference with our handler (pipelines/infer/handler.py).
+
+    segscale infer ...           # the graph that wires these: pipelines/infer/pipeline.py
+"""
+
+from __future__ import annotations
+
+import io
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipelines.fileio import write_atomically
+from pipelines.image_io import ImageError, read_image
+from pipelines.infer.mask_files import encode_mask, existing_record, prediction_record
+from pipelines.progress import Progress
+from pipelines.rejects import Reject
+from pipelines.run_paths import mask_path
+from pipelines.worker_exit import freeze_at_exit
+from segmodel.prediction_stats import file_kind, image_stats
+
+NAMESPACE = "infer"
+
+
+class DecodeInputs(beam.DoFn):
+    """(relative path, bytes) → ((relative path, file channels, file bit depth), normalised
+    image) | rejects | skipped records."""
+
+    def __init__(self, metadata: dict, output_dir: str, max_pixels: int, skip_existing: bool):
+        self._metadata = metadata
+        self._output_dir = output_dir
+        self._max_pixels = max_pixels
+        self._skip_existing = skip_existing
+
+    def setup(self):
+        freeze_at_exit()
+
+    def process(self, element):
+        from segmodel.preprocessing import model_input_np
+
+        relative, data = element
+        if self._skip_existing:
+            record = existing_record(relative, self._output_dir, self._metadata)
+            if record is not None:
+                Metrics.counter(NAMESPACE, "skipped").inc()
+                yield beam.pvalue.TaggedOutput("skipped", record)
+                return
+        try:
+            decoded = read_image(data, max_pixels=self._max_pixels)
+        except ImageError as e:
+            Metrics.counter(NAMESPACE, f"rejected_{e.reason}").inc()
+            yield beam.pvalue.TaggedOutput("rejects", Reject(e.reason, str(e), relative, relative))
+            return
+        norm = self._metadata["normalization"]
+        yield (
+            (relative, *file_kind(decoded.array)),
+            model_input_np(
+                decoded.array,
+                self._metadata["channels"],
+                self._metadata["bit_depth"],
+                norm["mean"],
+                norm["std"],
+            ),
+        )
+
+
+class WriteOutputs(beam.DoFn):
+    """(key, PredictionResult) → mask (+ probabilities) on disk, and its record (with the
+    image's statistics for the run ledger)."""
+
+    def __init__(self, metadata: dict, output_dir: str, save_probabilities: bool):
+        self._metadata = metadata
+        self._output_dir = output_dir
+        self._save_probabilities = save_probabilities
+
+    def setup(self):
+        freeze_at_exit()
+        self._progress = Progress("infer", "images")
+
+    def process(self, element):
+        (relative, file_channels, file_bit_depth), result = element
+        probs = result.inference
+        classes = probs.argmax(-1).astype(np.uint8)
+        stats = image_stats(probs, result.example, file_channels, file_bit_depth)
+        confidence = stats["mean_confidence"]
+        version = self._metadata["model_version"]
+        if self._save_probabilities:
+            buffer = io.BytesIO()
+            np.save(buffer, probs.astype(np.float16))
+            write_atomically(
+                f"{self._output_dir.rstrip('/')}/probabilities/{relative}.npy", buffer.getvalue()
+            )
+        # The mask last: its presence (with this version) is what --skip_existing trusts.
+        write_atomically(
+            mask_path(self._output_dir, relative),
+            encode_mask(
+                classes,
+                self._metadata["num_classes"],
+                {
+                    "model_version": version,
+                    "mean_confidence": f"{confidence:.6f}",
+                    "uncertain_fraction": f"{stats['uncertain_fraction']:.6f}",
+                },
+            ),
+        )
+        Metrics.counter(NAMESPACE, "segmented").inc()
+        self._progress.add()
+        yield {
+            **prediction_record(
+                relative, classes, self._metadata["num_classes"], confidence, version
+            ),
+            **stats,
+        }
+
+
+def failed_batch_rejects(failure):
+    """RunInference's (batch, exception) → one Reject per image of the batch."""
+    batch, error = failure
+    for (relative, *_), _ in batch:
+        Metrics.counter(NAMESPACE, "rejected_inference_failed").inc()
+        yield Reject(
+            "inference_failed", f"{type(error).__name__}: {str(error)[:200]}", relative, relative
+        )

@@ -1,0 +1,117 @@
+"""The ingest run's settings: Beam's view of our flags (IngestOptions) and the checked, frozen
+settings the graph reads (IngestConfig.from_options: every flag error named before anything runs).
+
+    segscale ingest --help       # the flags themselves: pipelines/ingest/options.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.fileio import is_remote, read_bytes
+from pipelines.ingest import advice, masks, pairing
+from pipelines.ingest import options as own_flags
+from pipelines.ingest.records import RecordSpec
+
+MIN_STATS_SAMPLE = 100  # images: below this the sampled mean and std are too noisy
+
+
+class IngestOptions(PipelineOptions):
+    """The ingest pipeline's own flags (runner flags come from --profile or Beam's options)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        own_flags.add_arguments(parser)
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """Checked, resolved ingest settings (what the composite needs; picklable)."""
+
+    images_dir: str
+    masks_dir: str
+    output_dir: str
+    spec: RecordSpec
+    splits: tuple[tuple[str, float], ...]
+    num_shards: int = 0
+    target_shard_bytes: int = 128 << 20
+    compression: str = "none"
+    class_names: tuple[str, ...] = ()
+    mask_suffix: str = ""
+    stats_sample: int = 2000  # images decoded for the intensity statistics (0: all)
+    s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
+
+    @classmethod
+    def from_options(cls, options: IngestOptions) -> IngestConfig:
+        """Validates flags; raises ValueError with a message that names the flag."""
+        o = options
+        for flag in ("images_dir", "masks_dir", "output_dir", "num_classes"):
+            if getattr(o, flag) in (None, ""):
+                raise ValueError(f"--{flag} is required")
+        for flag in ("images_dir", "masks_dir"):
+            folder = getattr(o, flag)
+            if not is_remote(folder) and not os.path.isdir(folder):
+                raise ValueError(f"--{flag} {folder}: no such folder")
+        if not 1 <= o.num_classes <= 255:
+            raise ValueError(f"--num_classes must be in 1..255, got {o.num_classes}")
+        if not 0 <= o.ignore_label <= 255 or o.ignore_label < o.num_classes:
+            raise ValueError(
+                f"--ignore_label must be in {o.num_classes}..255 (not a class), got {o.ignore_label}"
+            )
+        if o.mask_mode == "binary" and o.num_classes != 2:
+            raise ValueError("--mask_mode binary gives classes 0/1: use --num_classes 2")
+        palette = None
+        if o.mask_mode == "rgb":
+            if not o.palette:
+                raise ValueError("--mask_mode rgb needs --palette FILE")
+            try:
+                palette = masks.parse_palette(read_bytes(o.palette).decode("utf-8"))
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"--palette {o.palette}: {e}") from None
+        class_names = tuple(n.strip() for n in o.class_names.split(",") if n.strip())
+        if class_names and len(class_names) != o.num_classes:
+            raise ValueError(
+                f"--class_names has {len(class_names)} names for {o.num_classes} classes"
+            )
+        for flag in ("images_dir", "masks_dir"):
+            if advice.nested(o.output_dir, getattr(o, flag)):
+                raise ValueError(
+                    f"--output_dir {o.output_dir} is inside --{flag} {getattr(o, flag)}: the next "
+                    "run would read its own shards as inputs; choose a folder outside the inputs"
+                )
+            if advice.nested(getattr(o, flag), o.output_dir):
+                raise ValueError(
+                    f"--{flag} {getattr(o, flag)} is inside --output_dir {o.output_dir}; "
+                    "choose an output folder that does not hold the inputs"
+                )
+        if o.num_shards < 0 or o.target_shard_mb <= 0:
+            raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
+        if o.max_pixels <= 0:
+            raise ValueError("--max_pixels must be positive")
+        if o.stats_sample != 0 and o.stats_sample < MIN_STATS_SAMPLE:
+            raise ValueError(
+                f"--stats_sample must be 0 (decode every image) or at least {MIN_STATS_SAMPLE} "
+                f"(fewer gives noisy normalisation statistics), got {o.stats_sample}"
+            )
+        return cls(
+            images_dir=o.images_dir,
+            masks_dir=o.masks_dir,
+            output_dir=o.output_dir,
+            spec=RecordSpec(o.num_classes, o.mask_mode, o.ignore_label, o.max_pixels, palette),
+            splits=pairing.parse_splits(o.splits),
+            num_shards=o.num_shards,
+            target_shard_bytes=int(o.target_shard_mb * (1 << 20)),
+            compression=o.compression,
+            class_names=class_names,
+            mask_suffix=o.mask_suffix,
+            stats_sample=o.stats_sample,
+        )
+
+
+def options_used(options: IngestOptions) -> dict:
+    """Our flags' values (and the runner), recorded in the manifest."""
+    mine = set(vars(own_flags.help_parser().parse_known_args([])[0])) - {"profile"}
+    return {k: v for k, v in options.get_all_options().items() if k in mine or k == "runner"}

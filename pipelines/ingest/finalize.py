@@ -1,0 +1,174 @@
+"""The end of an ingest run: once every shard is in place, the rejects file, empty shards
+for splits no key hashed to, the manifest (written last: its presence means the dataset is
+complete), then the summary and advice the launcher prints.
+
+    segscale ingest ...          # prints "found N = accepted A + rejected R" from here
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.fileio import write_atomically
+from pipelines.ingest import advice, shard_writer
+from pipelines.ingest.bundle_report import BundleReport, merge_reports
+from pipelines.ingest.config import IngestConfig
+from pipelines.ingest.dataset_stats import summarize
+from pipelines.ingest.steps import shard_counts_for
+from segmodel.features import SCHEMA_VERSION
+from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
+
+
+def build_manifest(
+    config: IngestConfig, report: BundleReport, shards: list, options_used: dict
+) -> dict:
+    """The manifest's content, from the merged report. Raises RuntimeError if the counts do not
+    add up."""
+    accepted, rejected = report.accepted, report.rejected
+    if report.found != accepted + rejected:
+        raise RuntimeError(
+            f"ingest lost track of inputs: found {report.found} != accepted {accepted} + "
+            f"rejected {rejected}; please report this"
+        )
+    stats = summarize(report.stats)
+    shard_counts = shard_counts_for(config, report)
+    splits = {}
+    for name, fraction in config.splits:
+        expected = shard_counts.get(name, 0)
+        splits[name] = {
+            "fraction": fraction,
+            "records": stats["records"].get(name, 0),
+            "bytes": sum(s.nbytes for s in shards if s.split == name),
+            "num_shards": expected,
+            "shards": [
+                shard_writer.shard_name(name, i, expected, config.compression)
+                for i in range(expected)
+            ],
+        }
+    spec = config.spec
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "num_classes": spec.num_classes,
+        "class_names": list(config.class_names) or [f"class_{i}" for i in range(spec.num_classes)],
+        "mask_mode": spec.mask_mode,
+        "ignore_label": spec.ignore_label,
+        "compression": config.compression,
+        "counts": {"found": report.found, "accepted": accepted, "rejected": rejected},
+        "rejects": {"file": REJECTS_NAME, "by_reason": dict(sorted(report.reasons.items()))},
+        "splits": splits,
+        "stats": stats,
+        "options": options_used,
+    }
+
+
+def finalize(
+    _,
+    config: IngestConfig,
+    temp_dir: str,
+    options_used: dict,
+    listing_reports: list,
+    pairing_reports: list,
+    shards: list,
+):
+    """Runs once, after every shard is in place: rejects file, empty and stale shards, manifest
+    (last, so its presence means the dataset is complete), cleanup."""
+    report = merge_reports(list(listing_reports) + list(pairing_reports), config.spec.num_classes)
+    manifest = build_manifest(config, report, shards, options_used)
+    s3 = dict(config.s3_settings)
+    shard_writer.concatenate(
+        report.reject_files, FileSystems.join(config.output_dir, REJECTS_NAME), "none", s3
+    )
+    written = {s.name for s in shards}
+    keep = {n for s in manifest["splits"].values() for n in s["shards"]}
+    for name in sorted(keep - written):  # no key hashed there: still a file, so -of-N holds
+        shard_writer.write_empty_shard(config.output_dir, name, config.compression, s3)
+    stale = [
+        m.path
+        for m in FileSystems.match([FileSystems.join(config.output_dir, "*.tfrecord*")])[
+            0
+        ].metadata_list
+        if FileSystems.split(m.path)[1] not in keep
+    ]
+    if stale:  # shards of an earlier run with another shard count or split set
+        FileSystems.delete(stale)
+    write_atomically(
+        FileSystems.join(config.output_dir, MANIFEST_NAME),
+        json.dumps(manifest, indent=2).encode("utf-8"),
+    )
+    if FileSystems.exists(temp_dir):
+        FileSystems.delete([temp_dir])
+    return manifest["counts"]
+
+
+def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> None:
+    out = out or sys.stdout
+    counts = manifest["counts"]
+    print(
+        f"Ingest finished in {seconds:.1f}s: found {counts['found']} = accepted "
+        f"{counts['accepted']} + rejected {counts['rejected']}",
+        file=out,
+    )
+    for name, split in manifest["splits"].items():
+        print(
+            f"  {name:<6} {split['records']:>8} records in {split['num_shards']} shard(s), "
+            f"{split['bytes'] / 1e6:.1f} MB",
+            file=out,
+        )
+    for reason, n in manifest["rejects"]["by_reason"].items():
+        print(f"  rejected {reason}: {n}", file=out)
+    print(f"Outputs: {output_dir} (manifest.json, rejects.jsonl)", file=out)
+
+
+def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
+    """Advice on the dominant reject reason; ValueError (exit 2) when nothing was found or
+    nothing accepted: a scheduler must not see that as success."""
+    counts, by_reason = manifest["counts"], manifest["rejects"]["by_reason"]
+    if counts["found"] == 0:
+        raise ValueError(
+            f"found no files under --images_dir {config.images_dir} and --masks_dir "
+            f"{config.masks_dir}; check the paths"
+        )
+    reason = advice.dominant_reason(by_reason)
+    tip = None
+    if reason:
+        largest = None
+        if reason == "mask_values_out_of_range":
+            largest = advice.largest_mask_value(
+                _first_lines(FileSystems.join(config.output_dir, REJECTS_NAME), 10_000)
+            )
+        tip = advice.hint(reason, config.spec.num_classes, config.spec.mask_mode, largest)
+    if counts["accepted"] == 0:
+        why = f"all {counts['rejected']} inputs were rejected"
+        if reason:
+            why += f", {by_reason[reason]} of them {reason}"
+        raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
+    stats, spec = manifest["stats"], config.spec
+    if not stats["intensity_images"]:  # every pair of the sample was rejected
+        raise ValueError(
+            f"none of the images sampled for the intensity statistics was accepted "
+            f"({counts['accepted']} accepted in all); re-run with --stats_sample 0 to use every "
+            "accepted image"
+        )
+    if spec.mask_mode == "index" and stats["ignored_pixels"] and not any(stats["class_pixels"][1:]):
+        raise ValueError(
+            f"the masks hold only class 0 and the ignore label {spec.ignore_label}: every "
+            "foreground pixel would be ignored; for 0/255 masks use --mask_mode binary "
+            "(or choose another --ignore_label)"
+        )
+    if tip and counts["rejected"] * 20 >= counts["found"]:  # 5 % or more: worth a line
+        print(f"  hint ({reason}, {by_reason[reason]} rejects): {tip}", file=out or sys.stdout)
+
+
+def _first_lines(path: str, limit: int) -> list[str]:
+    lines = []
+    with FileSystems.open(path) as f:
+        for line in f:
+            lines.append(line.decode("utf-8"))
+            if len(lines) >= limit:
+                break
+    return lines
