@@ -84,8 +84,8 @@ def _baseline_worker(args):
     import numpy as np
     from PIL import Image
 
-    from pipelines import tfrecords
-    from segmodel import features
+    from pipelines import tfrecord_framing
+    from segmodel import record_schema
 
     accepted = rejected = 0
     with open(os.path.join(out, f"records-{worker}.tfrecord"), "wb") as handle:
@@ -99,7 +99,7 @@ def _baseline_worker(args):
             if image.shape[:2] != mask.shape or mask.max(initial=0) >= num_classes:
                 rejected += 1
                 continue
-            record = features.make_example(
+            record = record_schema.make_example(
                 image_encoded=image_bytes,
                 image_format="png",
                 height=image.shape[0],
@@ -110,7 +110,7 @@ def _baseline_worker(args):
                 filename=key + ".png",
                 source_id=key,
             )
-            tfrecords.write_record(handle, record)
+            tfrecord_framing.write_record(handle, record)
             accepted += 1
     return accepted, rejected
 

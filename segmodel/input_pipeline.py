@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from segmodel import features
+from segmodel import record_schema
 from segmodel.augment import augment
 from segmodel.config import DataConfig
 from segmodel.manifest import shard_paths
@@ -28,7 +28,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 def decode_and_normalize(serialized, channels: int, bit_depth: int, mean, std):
     """Serialized record → (the model's input [H, W, C] float32, mask [H, W] int32), through
     the one model-input path (segmodel/preprocessing.py)."""
-    image, mask = features.decode_example(features.parse_example(serialized), channels, bit_depth)
+    image, mask = record_schema.decode_example(
+        record_schema.parse_example(serialized), channels, bit_depth
+    )
     return normalize(image, mean, std), mask
 
 

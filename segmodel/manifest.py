@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from segmodel import files
-from segmodel.features import SCHEMA_VERSION
+from segmodel.record_schema import SCHEMA_VERSION
 
 MANIFEST_NAME = "manifest.json"
 REJECTS_NAME = "rejects.jsonl"

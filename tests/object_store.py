@@ -10,7 +10,7 @@ import sys
 import boto3  # test dependencies (pyproject's test extra): never skipped
 import moto.server as moto_server
 
-from pipelines import tfrecords
+from pipelines import tfrecord_framing
 
 KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
 REGION = "us-east-1"
@@ -61,7 +61,7 @@ def keys(client, prefix):
 def records(data: bytes) -> list[bytes]:
     """The records of one TFRecord file's bytes."""
     f, out = io.BytesIO(data), []
-    while (record := tfrecords.read_record(f)) is not None:
+    while (record := tfrecord_framing.read_record(f)) is not None:
         out.append(record)
     return out
 

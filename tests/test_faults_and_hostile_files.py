@@ -147,9 +147,9 @@ def test_models_with_code_are_refused_unless_unsafe(tmp_path, exported_model, ca
 
 
 def test_record_names_cannot_climb_out_of_the_output_folder():
-    from segmodel import features
+    from segmodel import record_schema
 
-    record = features.make_example(
+    record = record_schema.make_example(
         image_encoded=encode(np.zeros((2, 2, 3), np.uint8)),
         image_format="png",
         height=2,

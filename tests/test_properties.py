@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from pipelines.image_io import encode_png
 from pipelines.ingest.pairing import assign_split
-from segmodel import features, tiling
+from segmodel import record_schema, tiling
 
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 keys = st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=50, unique=True)
@@ -36,7 +36,7 @@ def test_schema_round_trip_for_any_size_and_class_count(h, w, channels, num_clas
     shape = (h, w) if channels == 1 else (h, w, channels)
     image = rng.integers(0, 256, shape, dtype=np.uint8)
     mask = rng.integers(0, num_classes, (h, w)).astype(np.uint8)
-    record = features.make_example(
+    record = record_schema.make_example(
         image_encoded=encode_png(image),
         image_format="png",
         height=h,
@@ -47,11 +47,13 @@ def test_schema_round_trip_for_any_size_and_class_count(h, w, channels, num_clas
         filename="f.png",
         source_id="f",
     )
-    parsed = features.parse_example(tf.constant(record))
-    decoded, decoded_mask = features.decode_example(parsed)  # as stored
+    parsed = record_schema.parse_example(tf.constant(record))
+    decoded, decoded_mask = record_schema.decode_example(parsed)  # as stored
     np.testing.assert_array_equal(decoded.numpy(), image.reshape(h, w, channels))
     np.testing.assert_array_equal(decoded_mask.numpy(), mask)
-    assert int(parsed[features.IMAGE_HEIGHT]) == h and int(parsed[features.IMAGE_WIDTH]) == w
+    assert (
+        int(parsed[record_schema.IMAGE_HEIGHT]) == h and int(parsed[record_schema.IMAGE_WIDTH]) == w
+    )
 
 
 @settings(max_examples=60, deadline=None)

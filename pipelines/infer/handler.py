@@ -21,6 +21,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from pipelines.infer.options import TILE_OVERLAP, TILE_SIZE
+
 
 class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object]):
     """Normalised images [H, W, C] float32 → PredictionResult(image, probabilities [H, W, K])."""
@@ -29,8 +31,8 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self,
         model_dir: str,
         *,
-        tile_size: int = 512,
-        tile_overlap: int = 64,
+        tile_size: int = TILE_SIZE,
+        tile_overlap: int = TILE_OVERLAP,
         min_batch_size: int = 1,
         max_batch_size: int = 8,
         unsafe: bool = False,
@@ -43,6 +45,20 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._batch_size = max_batch_size
         self._unsafe = unsafe
         self._tta = tta
+
+    @classmethod
+    def for_run(cls, model_dir: str, run: dict, unsafe: bool = False, batch_size: int = 8):
+        """The handler a finished run used, from its ledger record: the same tiling and TTA
+        (what `segscale review` predicts again with)."""
+        tiling = run.get("tiling") or {"tile_size": TILE_SIZE, "tile_overlap": TILE_OVERLAP}
+        return cls(
+            model_dir,
+            tile_size=tiling["tile_size"],
+            tile_overlap=tiling["tile_overlap"],
+            max_batch_size=batch_size,
+            unsafe=unsafe,
+            tta=run.get("tta") or "none",
+        )
 
     def load_model(self):
         from pipelines.model_files import local_model_dir

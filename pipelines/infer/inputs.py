@@ -14,7 +14,7 @@ import uuid
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import tfrecords
+from pipelines import tfrecord_framing
 from pipelines.fileio import escapes_root, is_remote
 from pipelines.rejects import Reject
 from pipelines.run_paths import safe_relative
@@ -69,12 +69,12 @@ def parse_record(serialized: bytes):
     """One of our TFRecords → (its relative file name, encoded image bytes)."""
     import tensorflow as tf
 
-    from segmodel import features
+    from segmodel import record_schema
 
     feature = tf.train.Example.FromString(serialized).features.feature
-    name = feature[features.IMAGE_FILENAME].bytes_list.value[0].decode("utf-8")
+    name = feature[record_schema.IMAGE_FILENAME].bytes_list.value[0].decode("utf-8")
     relative = safe_relative(name, "") or f"unsafe/{uuid.uuid4().hex}"
-    return relative, feature[features.IMAGE_ENCODED].bytes_list.value[0]
+    return relative, feature[record_schema.IMAGE_ENCODED].bytes_list.value[0]
 
 
 def read_tfrecord_file(metadata):
@@ -84,7 +84,7 @@ def read_tfrecord_file(metadata):
     count = 0
     try:
         with FileSystems.open(path) as f:  # .gz shards are decompressed by extension
-            while (record := tfrecords.read_record(f)) is not None:
+            while (record := tfrecord_framing.read_record(f)) is not None:
                 count += 1
                 try:
                     yield parse_record(record)

@@ -9,6 +9,7 @@ from pipelines.image_io import DEFAULT_MAX_PIXELS
 from runners.flags import add_argument_once, own_flags_parser
 
 PROG = "python -m pipelines.infer"
+TILE_SIZE, TILE_OVERLAP = 512, 64  # also what a run recorded before its tiling was recorded
 DESCRIPTION = "Bulk inference: segment every image matching a pattern (or in our shards) with an exported model."
 EXAMPLE = "segscale infer --model_dir out/model --input_pattern 'photos/**/*.png' --output_dir out/pred --skip_existing --direct_num_workers 2"
 
@@ -39,9 +40,11 @@ def add_arguments(parser) -> None:
         "starts at this size and ramps up, which wastes the first minutes of a batch job.",
     )
     parser.add_argument(
-        "--tile_size", type=int, default=512, help="Larger images are segmented tile by tile."
+        "--tile_size", type=int, default=TILE_SIZE, help="Larger images are segmented tile by tile."
     )
-    parser.add_argument("--tile_overlap", type=int, default=64, help="Overlap between tiles (px).")
+    parser.add_argument(
+        "--tile_overlap", type=int, default=TILE_OVERLAP, help="Overlap between tiles (px)."
+    )
     parser.add_argument(
         "--tta",
         choices=("none", "flips", "d4"),

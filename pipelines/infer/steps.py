@@ -14,7 +14,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.fileio import write_atomically
-from pipelines.image_io import ImageError, read_image
+from pipelines.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 from pipelines.infer.mask_files import encode_mask, existing_record, prediction_record
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
@@ -39,8 +39,6 @@ class DecodeInputs(beam.DoFn):
         freeze_at_exit()
 
     def process(self, element):
-        from segmodel.preprocessing import model_input_np
-
         relative, data = element
         if self._skip_existing:
             record = existing_record(relative, self._output_dir, self._metadata)
@@ -49,22 +47,28 @@ class DecodeInputs(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("skipped", record)
                 return
         try:
-            decoded = read_image(data, max_pixels=self._max_pixels)
+            decoded, model_input = decode_for_model(data, self._metadata, self._max_pixels)
         except ImageError as e:
             Metrics.counter(NAMESPACE, f"rejected_{e.reason}").inc()
             yield beam.pvalue.TaggedOutput("rejects", Reject(e.reason, str(e), relative, relative))
             return
-        norm = self._metadata["normalization"]
-        yield (
-            (relative, *file_kind(decoded.array)),
-            model_input_np(
-                decoded.array,
-                self._metadata["channels"],
-                self._metadata["bit_depth"],
-                norm["mean"],
-                norm["std"],
-            ),
-        )
+        yield (relative, *file_kind(decoded)), model_input
+
+
+def decode_for_model(data: bytes, metadata: dict, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """An input file's bytes → (decoded pixels, the model's input) by the one model-input path,
+    with the export's channels, bit depth and normalisation. Raises ImageError (a reject)."""
+    from segmodel.preprocessing import model_input_np
+
+    decoded = read_image(data, max_pixels=max_pixels).array
+    norm = metadata["normalization"]
+    return decoded, model_input_np(
+        decoded,
+        metadata["channels"],
+        metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
+        norm["mean"],
+        norm["std"],
+    )
 
 
 class WriteOutputs(beam.DoFn):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-from pipelines.ingest.dataset_stats import DatasetStatsFn
+from pipelines.ingest.dataset_stats import DatasetStats
 
 
 @dataclasses.dataclass
@@ -27,7 +27,7 @@ class BundleReport:
     split_bytes: source bytes per split, from the listing (sizes the shards).
     reasons: rejects by reason.
     reject_files: the bundle's piece files of rejects (JSON lines).
-    stats: a DatasetStatsFn accumulator over the records written, or None.
+    stats: a DatasetStats accumulator over the records written, or None.
     listed_files: image and mask files the listing passed on to pairing (for progress lines).
     """
 
@@ -49,8 +49,8 @@ class BundleReport:
 
 def merge_reports(reports, num_classes: int) -> BundleReport:
     """One report for the whole job (stats always set, empty when nothing was accepted)."""
-    stats_fn = DatasetStatsFn(num_classes)
-    merged = BundleReport(stats=stats_fn.create_accumulator())
+    stats_fn = DatasetStats(num_classes)
+    merged = BundleReport(stats=stats_fn.empty())
     partial = [merged.stats]
     for report in reports:
         merged.found += report.found
@@ -60,6 +60,6 @@ def merge_reports(reports, num_classes: int) -> BundleReport:
         merged.reject_files.extend(report.reject_files)
         if report.stats is not None:
             partial.append(report.stats)
-    merged.stats = stats_fn.merge_accumulators(partial)
+    merged.stats = stats_fn.merge(partial)
     merged.reject_files.sort()  # the same pieces give the same rejects file
     return merged

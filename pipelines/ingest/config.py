@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.fileio import is_remote, read_bytes
 from pipelines.ingest import advice, masks, pairing
 from pipelines.ingest import options as own_flags
-from pipelines.ingest.records import RecordSpec
+from pipelines.ingest.pair_encoding import RecordSpec
 
 MIN_STATS_SAMPLE = 100  # images: below this the sampled mean and std are too noisy
 

@@ -1,11 +1,12 @@
-"""Dataset statistics for the manifest, as a Beam CombineFn over per-pair PairStats.
+"""Dataset statistics for the manifest, accumulated over per-pair PairStats.
 
     python -m pipelines.ingest ...   # the manifest's "stats" section comes from here
 
 The accumulator is small and bounded: counters keyed by distinct image sizes (at most one entry
 per distinct height or width), exact integer pixel sums, one count per class. The ingest DoFn
-keeps one accumulator per bundle (add_input per record) and the job merges them at the end
-(pipelines/bundle_report.py), so per-pair stats never travel through the runner.
+keeps one accumulator per bundle (`add` per record) inside its bundle report, and the job merges
+them at the end (pipelines/ingest/bundle_report.py), so per-pair stats never travel through the
+runner on their own. Pure: no Beam.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import collections
 import math
 
-import apache_beam as beam
-
-from pipelines.ingest.records import PairStats
+from pipelines.ingest.pair_encoding import PairStats
 
 
 def _median(counter: collections.Counter) -> float:
@@ -34,13 +33,13 @@ def _median(counter: collections.Counter) -> float:
     raise AssertionError("unreachable")
 
 
-class DatasetStatsFn(beam.CombineFn):
-    """Combines PairStats into the manifest's statistics."""
+class DatasetStats:
+    """PairStats → accumulators (plain dicts, picklable) → the manifest's statistics."""
 
     def __init__(self, num_classes: int):
         self._num_classes = num_classes
 
-    def create_accumulator(self):
+    def empty(self) -> dict:
         return {
             "records": collections.Counter(),
             "bytes": collections.Counter(),
@@ -56,7 +55,7 @@ class DatasetStatsFn(beam.CombineFn):
             "ignored_pixels": 0,
         }
 
-    def add_input(self, acc, stats: PairStats):
+    def add(self, acc: dict, stats: PairStats) -> dict:
         acc["records"][stats.split] += 1
         acc["bytes"][stats.split] += stats.record_bytes
         acc["heights"][stats.height] += 1
@@ -74,7 +73,7 @@ class DatasetStatsFn(beam.CombineFn):
         acc["ignored_pixels"] += stats.ignored_pixels
         return acc
 
-    def merge_accumulators(self, accumulators):
+    def merge(self, accumulators) -> dict:
         accumulators = iter(accumulators)
         merged = next(accumulators)
         for acc in accumulators:
@@ -86,9 +85,6 @@ class DatasetStatsFn(beam.CombineFn):
             for key in ("sum", "sumsq", "class_pixels"):
                 merged[key] = [a + b for a, b in zip(merged[key], acc[key], strict=True)]
         return merged
-
-    def extract_output(self, acc) -> dict:
-        return summarize(acc)
 
 
 def summarize(acc: dict) -> dict:

@@ -19,8 +19,8 @@ from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.dataset_stats import summarize
 from pipelines.ingest.steps import shard_counts_for
-from segmodel.features import SCHEMA_VERSION
 from segmodel.manifest import MANIFEST_NAME, REJECTS_NAME
+from segmodel.record_schema import SCHEMA_VERSION
 
 
 def build_manifest(

@@ -28,7 +28,7 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines import tfrecords
+from pipelines import tfrecord_framing
 from pipelines.fileio import create_empty
 from pipelines.ingest.pairing import shard_index
 
@@ -84,7 +84,7 @@ class PieceWriter:
             )
             handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
             entry = self._open[slot] = [handle, path, 0, 0]
-        tfrecords.write_record(entry[0], record)
+        tfrecord_framing.write_record(entry[0], record)
         entry[2] += 1
         entry[3] += len(record)
 

@@ -18,8 +18,8 @@ from pipelines.fileio import escapes_root, read_bytes
 from pipelines.ingest import listing, pairing, shard_writer
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.config import IngestConfig
-from pipelines.ingest.dataset_stats import DatasetStatsFn
-from pipelines.ingest.records import encode_pair
+from pipelines.ingest.dataset_stats import DatasetStats
+from pipelines.ingest.pair_encoding import encode_pair
 from pipelines.progress import Progress
 from pipelines.worker_exit import freeze_at_exit
 
@@ -129,7 +129,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
 
     Images are decoded for the statistics in a sample of about `stats_sample` pairs fixed by
     their keys (pairing.in_sample); the listing's count sets the rate. Outside it, a PNG that
-    is stored as it is gets its structure checked without decoding (records.encode_pair).
+    is stored as it is gets its structure checked without decoding (pair_encoding.encode_pair).
 
     Pairing, encoding and writing are one DoFn on purpose: records go from encoding straight to
     disk and never through the runner (the local FnApiRunner would hold them all in memory).
@@ -146,11 +146,11 @@ class PairEncodeAndWrite(_ReportingDoFn):
         self._progress = Progress("ingest", "pairs")
         self._num_shards = None
         self._sample_rate = 1.0
-        self._stats_fn = DatasetStatsFn(self._config.spec.num_classes)
+        self._stats_fn = DatasetStats(self._config.spec.num_classes)
 
     def start_bundle(self):
         super().start_bundle()
-        self._report.stats = self._stats_fn.create_accumulator()
+        self._report.stats = self._stats_fn.empty()
         self._writer = shard_writer.PieceWriter(self._temp_dir)
 
     def process(self, element, listing_reports):
@@ -183,7 +183,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
             return
         record, stats = result
         self._writer.write(pair.split, pair.key, record, self._num_shards)
-        self._stats_fn.add_input(self._report.stats, stats)
+        self._stats_fn.add(self._report.stats, stats)
         self._accepted.inc()
         self._progress.add()
 

@@ -126,15 +126,14 @@ def review(args) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
     from pipelines.fileio import read_bytes, write_atomically
-    from pipelines.image_io import read_image
+    from pipelines.infer.handler import KerasSegmentationHandler
+    from pipelines.infer.steps import decode_for_model
     from pipelines.model_files import local_model_dir
     from pipelines.monitor.drift import check_same_model
     from pipelines.monitor.ledger import find_run, read_runs
     from pipelines.monitor.plots import inline_png
     from pipelines.run_paths import mask_path, pattern_root, safe_relative
-    from segmodel.predict import predict_images
-    from segmodel.preprocessing import model_input_np
-    from segmodel.saving import load_metadata, load_model
+    from segmodel.saving import load_metadata
 
     if args.top < 1:
         raise ValueError("--top must be at least 1")
@@ -160,8 +159,9 @@ def review(args) -> dict:
     queue = least_sure(records, args.top, num_classes, args.include_skipped)
     out = args.review_dir or FileSystems.join(args.run.rstrip("/"), "review", record["run_id"])
     root = pattern_root(record["input"])
-    model = load_model(local_model_dir(model_dir)) if queue else None
-    norm = metadata["normalization"]
+    # The run's own inference path: its handler (tiling and TTA as recorded), its decoding.
+    handler = KerasSegmentationHandler.for_run(model_dir, record)
+    model = handler.load_model() if queue else None
     rows, cells = [], []
     used_masks, kept = set(), 0
     for item in queue:
@@ -181,15 +181,9 @@ def review(args) -> dict:
                 kept += 1
             else:
                 write_atomically(target, data)
-        decoded = read_image(image_bytes).array
-        model_input = model_input_np(
-            decoded, metadata["channels"], metadata.get("bit_depth", 8), norm["mean"], norm["std"]
-        )
-        tiling = record.get("tiling") or {"tile_size": 512, "tile_overlap": 64}  # as the run
-        (probs,) = predict_images(
-            model, [model_input], **tiling, batch_size=4, tta=record.get("tta") or "none"
-        )
-        pictures = thumbnails(decoded, mask_bytes, probs, num_classes)
+        decoded, model_input = decode_for_model(image_bytes, metadata)
+        (result,) = handler.run_inference([model_input], model)
+        pictures = thumbnails(decoded, mask_bytes, result.inference, num_classes)
         rows.append(
             {
                 "rank": rank,

@@ -1,11 +1,7 @@
 import math
 
-import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
-
-from pipelines.ingest.dataset_stats import DatasetStatsFn, _median
-from pipelines.ingest.records import PairStats
+from pipelines.ingest.dataset_stats import DatasetStats, _median, summarize
+from pipelines.ingest.pair_encoding import PairStats
 
 
 def _stats(split, h, w, value, classes, channels=3):
@@ -25,12 +21,12 @@ def _stats(split, h, w, value, classes, channels=3):
 
 
 def test_golden_numbers():
-    fn = DatasetStatsFn(num_classes=2)
-    acc = fn.create_accumulator()
+    fn = DatasetStats(num_classes=2)
+    acc = fn.empty()
     # Two 2x2 images, constant 0 and constant 10: mean 5, std 5 per channel.
     for s in (_stats("train", 2, 2, 0, (3, 1)), _stats("val", 2, 2, 10, (0, 4))):
-        acc = fn.add_input(acc, s)
-    out = fn.extract_output(fn.merge_accumulators([acc, fn.create_accumulator()]))
+        acc = fn.add(acc, s)
+    out = summarize(fn.merge([acc, fn.empty()]))
     assert out["records"] == {"train": 1, "val": 1}
     assert out["mean"] == [5.0, 5.0, 5.0]
     assert all(math.isclose(s, 5.0) for s in out["std"])
@@ -42,13 +38,13 @@ def test_golden_numbers():
 def test_images_outside_the_sample_count_everywhere_but_in_mean_and_std():
     import dataclasses
 
-    fn = DatasetStatsFn(num_classes=2)
+    fn = DatasetStats(num_classes=2)
     unsampled = dataclasses.replace(
         _stats("train", 4, 4, 99, (10, 6)), pixel_sum=None, pixel_sumsq=None
     )
-    accs = [fn.add_input(fn.create_accumulator(), s) for s in (_stats("val", 2, 2, 10, (0, 4)),)]
-    accs.append(fn.add_input(fn.create_accumulator(), unsampled))
-    out = fn.extract_output(fn.merge_accumulators(accs))
+    accs = [fn.add(fn.empty(), s) for s in (_stats("val", 2, 2, 10, (0, 4)),)]
+    accs.append(fn.add(fn.empty(), unsampled))
+    out = summarize(fn.merge(accs))
     assert out["mean"] == [10.0, 10.0, 10.0] and out["std"] == [0.0, 0.0, 0.0]
     assert out["intensity_images"] == 1
     assert out["records"] == {"val": 1, "train": 1} and out["class_pixels"] == [10, 10]
@@ -56,9 +52,9 @@ def test_images_outside_the_sample_count_everywhere_but_in_mean_and_std():
 
 
 def test_gray_only_dataset_has_one_channel():
-    fn = DatasetStatsFn(num_classes=2)
-    acc = fn.add_input(fn.create_accumulator(), _stats("train", 1, 1, 7, (1, 0), channels=1))
-    out = fn.extract_output(acc)
+    fn = DatasetStats(num_classes=2)
+    acc = fn.add(fn.empty(), _stats("train", 1, 1, 7, (1, 0), channels=1))
+    out = summarize(acc)
     assert out["channels"] == 1 and out["mean"] == [7.0]
 
 
@@ -70,11 +66,17 @@ def test_median_of_counter():
     assert _median(Counter()) == 0
 
 
-def test_combine_in_a_pipeline_matches_direct_computation():
+def test_merging_bundles_in_any_grouping_matches_one_accumulator():
+    """Bundles merge like one pass over all pairs, whatever the split into bundles."""
     items = [_stats("train", h, h, h, (h, 0)) for h in (1, 2, 3, 4, 5)]
-    with TestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create(items) | beam.CombineGlobally(DatasetStatsFn(num_classes=2))
-        assert_that(
-            out | beam.Map(lambda s: (s["image_height"], s["class_pixels"])),
-            equal_to([({"min": 1, "median": 3, "max": 5}, [15, 0])]),
-        )
+    fn = DatasetStats(num_classes=2)
+    one = fn.empty()
+    for item in items:
+        fn.add(one, item)
+    bundles = [fn.empty(), fn.empty(), fn.empty()]
+    for i, item in enumerate(items):
+        fn.add(bundles[i % 3], item)
+    merged = summarize(fn.merge(bundles[::-1]))
+    assert merged == summarize(one)
+    assert merged["image_height"] == {"min": 1, "median": 3, "max": 5}
+    assert merged["class_pixels"] == [15, 0]

@@ -178,5 +178,5 @@ def test_verify_png_catches_damage_without_decoding():
         with pytest.raises(tf.errors.InvalidArgumentError):  # what training would meet
             tf.io.decode_png(damaged).numpy()
     # Pillow's full decode accepts the PNG without IEND that TensorFlow refuses: hence
-    # records.encode_pair verifies every PNG it stores as is, decoded or not.
+    # pair_encoding.encode_pair verifies every PNG it stores as is, decoded or not.
     assert read_image(broken["no IEND"]).height == 64

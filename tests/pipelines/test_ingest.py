@@ -14,9 +14,9 @@ from pipelines.image_io import read_image
 from pipelines.ingest import pipeline as ingest
 from pipelines.ingest.bundle_report import merge_reports
 from pipelines.ingest.config import IngestConfig
+from pipelines.ingest.pair_encoding import RecordSpec
 from pipelines.ingest.pairing import parse_splits
-from pipelines.ingest.records import RecordSpec
-from segmodel import features
+from segmodel import record_schema
 from segmodel.manifest import load_manifest, shard_paths
 
 INPROCESS = ["--profile", "inprocess"]
@@ -39,10 +39,10 @@ def read_split(out_dir, split, channels=3):
     compression = "GZIP" if manifest["compression"] == "gzip" else ""
     rows = []
     for record in tf.data.TFRecordDataset(paths, compression_type=compression):
-        parsed = features.parse_example(record)
-        image, mask = features.decode_example(parsed, channels)
+        parsed = record_schema.parse_example(record)
+        image, mask = record_schema.decode_example(parsed, channels)
         rows.append(
-            (parsed[features.IMAGE_SOURCE_ID].numpy().decode(), image.numpy(), mask.numpy())
+            (parsed[record_schema.IMAGE_SOURCE_ID].numpy().decode(), image.numpy(), mask.numpy())
         )
     return rows
 
@@ -213,9 +213,9 @@ def test_formats_mask_modes_and_class_names(tmp_path):
     assert manifest["stats"]["bit_depths"] == {"8": 3, "16": 1}
     paths = shard_paths(str(out), manifest, "train")
     for record in tf.data.TFRecordDataset(paths):
-        parsed = features.parse_example(record)
-        key = parsed[features.IMAGE_SOURCE_ID].numpy().decode()
-        image, decoded_mask = features.decode_example(parsed)  # as stored
+        parsed = record_schema.parse_example(record)
+        key = parsed[record_schema.IMAGE_SOURCE_ID].numpy().decode()
+        image, decoded_mask = record_schema.decode_example(parsed)  # as stored
         np.testing.assert_array_equal(decoded_mask.numpy(), mask // 255)
         expected = {"tiff16": gray16[..., None], "bitmap": rgb, "web": rgba}.get(key)
         if key == "photo":

@@ -12,98 +12,10 @@ from PIL import Image
 from pipelines.infer import pipeline as infer
 from pipelines.ingest import pipeline as ingest
 from pipelines.monitor import drift, ledger, review, runs
-from segmodel import sample_data, tta
-from segmodel.predict import predict_images
-from segmodel.prediction_stats import RunStats, image_stats, uncertain_threshold
+from segmodel import sample_data
+from segmodel.prediction_stats import RunStats, image_stats
 
 INPROCESS = ["--profile", "inprocess"]
-
-
-# --- test-time augmentation -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["flips", "d4"])
-def test_every_view_maps_back_to_the_original(name):
-    x = np.random.default_rng(0).random((5, 7, 3))
-    for turns, mirror in tta.VIEWS[name]:
-        view = tta.to_view(x, turns, mirror)
-        assert np.array_equal(tta.from_view(view, turns, mirror), x)
-    assert len({tta.to_view(x, t, m).tobytes() for t, m in tta.VIEWS[name]}) == len(tta.VIEWS[name])
-
-
-def test_tta_averages_the_views_probabilities():
-    """An independent check: a "model" whose output depends on the column index (not flip
-    invariant). With flips, the average over the 4 views is computed by hand here."""
-
-    def model(batch):  # [N, H, W, 1] -> 2-class probabilities leaning on the column position
-        n, h, w, _ = batch.shape
-        ramp = np.broadcast_to(np.linspace(0, 1, w)[None, None, :, None], (n, h, w, 1))
-        return np.concatenate([ramp, 1 - ramp], -1).astype(np.float32)
-
-    image = np.zeros((4, 6, 1), np.float32)
-    plain = predict_images(model, [image], tile_size=64, tile_overlap=8, batch_size=2)[0]
-    flips = predict_images(model, [image], tile_size=64, tile_overlap=8, batch_size=2, tta="flips")[
-        0
-    ]
-    ramp = np.linspace(0, 1, 6)
-    expected = (
-        ramp + ramp[::-1] + ramp[::-1] + ramp
-    ) / 4  # identity, lr, ud (=lr of rot180), rot180
-    assert np.allclose(plain[0, :, 0], ramp)
-    assert np.allclose(flips[..., 0], expected[None, :])
-    assert flips.shape == plain.shape
-    with pytest.raises(ValueError, match="unknown test-time augmentation"):
-        tta.check("rot45")
-
-
-# --- statistics -------------------------------------------------------------------------------
-
-
-def _record(rng, h, w, k=3, skipped=False):
-    probs = rng.dirichlet(np.ones(k), size=(h, w)).astype(np.float32)
-    x = rng.normal(0.3, 2.0, (h, w, 2)).astype(np.float32)
-    classes = probs.argmax(-1)
-    counts = np.bincount(classes.ravel(), minlength=k)
-    record = {
-        "height": h,
-        "width": w,
-        "class_fractions": list(counts / classes.size),
-        "mean_confidence": float(probs.max(-1).mean()),
-        "skipped": skipped,
-        **image_stats(probs, x, 2, 8),
-    }
-    return record, probs, x
-
-
-def test_run_statistics_merge_and_match_numpy_on_all_pixels():
-    rng = np.random.default_rng(1)
-    made = [_record(rng, h, w) for h, w in [(10, 12), (30, 8), (16, 16), (5, 40)]]
-    one, left, right = RunStats(), RunStats(), RunStats()
-    for i, (record, _, _) in enumerate(made):
-        one.add(record)
-        (left if i % 2 else right).add(record)
-    one.add({"skipped": True})
-    right.add({"skipped": True})
-    merged = RunStats().merge(left).merge(right).summary()
-    whole = one.summary()
-    assert merged == whole
-    pixels = np.concatenate([x.reshape(-1, 2) for _, _, x in made])
-    probs = np.concatenate([p.reshape(-1, 3) for _, p, _ in made])
-    assert np.allclose(whole["input"]["mean"], pixels.mean(0), atol=1e-4)
-    assert np.allclose(whole["input"]["std"], pixels.std(0), atol=1e-3)
-    assert whole["confidence"]["mean"] == pytest.approx(probs.max(-1).mean(), abs=1e-5)
-    uncertain = (probs.max(-1) < uncertain_threshold(3)).mean()
-    assert whole["confidence"]["uncertain_fraction"] == pytest.approx(uncertain, abs=1e-5)
-    assert sum(whole["confidence"]["histogram"]) == len(probs) == whole["pixels"]
-    assert whole["images"] == 4 and whole["skipped"] == 1
-    assert whole["input"]["height"] == {"min": 5, "max": 30}
-    assert whole["input"]["channels_found"] == {"2": 4}
-    assert sum(whole["input"]["size_bins"].values()) == 4
-
-
-def test_uncertain_threshold_is_the_midpoint_between_chance_and_certainty():
-    assert uncertain_threshold(2) == 0.75
-    assert uncertain_threshold(4) == pytest.approx(0.625)
 
 
 # --- the ledger -------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ import tensorflow as tf
 from PIL import Image
 
 from pipelines.image_io import encode_png, read_image
+from pipelines.ingest.pair_encoding import RecordSpec, encode_pair
 from pipelines.ingest.pairing import Pair
-from pipelines.ingest.records import RecordSpec, encode_pair
-from segmodel import config, features, unet
+from segmodel import config, record_schema, unet
 from segmodel.export import serving_function
 from segmodel.preprocessing import decode_tf, model_input_np, model_input_tf, normalize
 
@@ -58,8 +58,8 @@ def _training_input(data: bytes, channels, bit_depth, mean, std) -> np.ndarray:
     """The ingest record for the file, decoded the way tf.data does for training and evaluation."""
     pair = Pair("x", "x.img", "x.png", "train", 0)
     record, _ = encode_pair(pair, data, MASK, RecordSpec(2, "index", 255))
-    parsed = features.parse_example(tf.constant(record))
-    image, _ = features.decode_example(parsed, channels, bit_depth)
+    parsed = record_schema.parse_example(tf.constant(record))
+    image, _ = record_schema.decode_example(parsed, channels, bit_depth)
     return normalize(image, mean, std).numpy()
 
 

@@ -3,7 +3,7 @@ import io
 import pytest
 import tensorflow as tf
 
-from pipelines import tfrecords
+from pipelines import tfrecord_framing
 
 
 def test_our_framing_reads_in_tensorflow_and_back(tmp_path):
@@ -11,7 +11,7 @@ def test_our_framing_reads_in_tensorflow_and_back(tmp_path):
     path = tmp_path / "ours.tfrecord"
     with open(path, "wb") as f:
         for r in records:
-            tfrecords.write_record(f, r)
+            tfrecord_framing.write_record(f, r)
     assert [r.numpy() for r in tf.data.TFRecordDataset(str(path))] == records
     theirs = tmp_path / "theirs.tfrecord"
     with tf.io.TFRecordWriter(str(theirs)) as writer:
@@ -19,8 +19,8 @@ def test_our_framing_reads_in_tensorflow_and_back(tmp_path):
             writer.write(r)
     assert theirs.read_bytes() == path.read_bytes()
     with open(theirs, "rb") as f:
-        assert [tfrecords.read_record(f) for _ in range(3)] == records
-        assert tfrecords.read_record(f) is None
+        assert [tfrecord_framing.read_record(f) for _ in range(3)] == records
+        assert tfrecord_framing.read_record(f) is None
 
 
 @pytest.mark.parametrize(
@@ -28,6 +28,6 @@ def test_our_framing_reads_in_tensorflow_and_back(tmp_path):
     [(lambda b: b[:-3], "truncated"), (lambda b: b[:20] + b"Z" + b[21:], "checksum")],
 )
 def test_damaged_records_raise(damage, message):
-    data = damage(tfrecords.frame(b"hello world, a record"))
+    data = damage(tfrecord_framing.frame(b"hello world, a record"))
     with pytest.raises(ValueError, match=message):
-        tfrecords.read_record(io.BytesIO(data))
+        tfrecord_framing.read_record(io.BytesIO(data))

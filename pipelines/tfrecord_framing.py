@@ -1,10 +1,10 @@
 """TFRecord framing: length, masked CRC-32C of the length, data, masked CRC-32C of the data.
 
-    python -c "from pipelines.tfrecords import read_record; print(len(read_record(open('out/data/train-00000-of-00001.tfrecord', 'rb'))))"
+    python -c "from pipelines.tfrecord_framing import read_record; print(len(read_record(open('out/data/train-00000-of-00001.tfrecord', 'rb'))))"
 
 The format TensorFlow's TFRecordWriter writes (tensorflow/core/lib/io/record_writer.cc), in a
 few lines of our own with google-crc32c, so that ingest workers need neither TensorFlow nor a
-private Beam class. tests/pipelines/test_tfrecords.py reads our files back with
+private Beam class. tests/pipelines/test_tfrecord_framing.py reads our files back with
 tf.data.TFRecordDataset and ours back from TensorFlow's.
 """
 

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 from builders import encode, random_pair
 
+from pipelines.ingest.pair_encoding import RecordSpec, encode_pair
 from pipelines.ingest.pairing import Pair, Reject
-from pipelines.ingest.records import RecordSpec, encode_pair
-from segmodel import features
+from segmodel import record_schema
 
 SPEC = RecordSpec(num_classes=3)
 PAIR = Pair("a/x", "/in/images/a/x.png", "/in/masks/a/x.png", "train", 0)
@@ -16,11 +16,11 @@ PAIR = Pair("a/x", "/in/images/a/x.png", "/in/masks/a/x.png", "train", 0)
 def test_good_pair_round_trips_with_stats():
     image, mask = random_pair(0)
     record, stats = encode_pair(PAIR, encode(image), encode(mask), SPEC)
-    parsed = features.parse_example(tf.constant(record))
-    decoded, decoded_mask = features.decode_example(parsed, 3)
+    parsed = record_schema.parse_example(tf.constant(record))
+    decoded, decoded_mask = record_schema.decode_example(parsed, 3)
     np.testing.assert_array_equal(decoded.numpy(), image)
     np.testing.assert_array_equal(decoded_mask.numpy(), mask)
-    assert parsed[features.IMAGE_FILENAME].numpy() == b"a/x.png"
+    assert parsed[record_schema.IMAGE_FILENAME].numpy() == b"a/x.png"
     assert stats.class_pixels == tuple(np.bincount(mask.ravel(), minlength=3).tolist())
     assert stats.pixel_sum[0] == int(image[..., 0].sum())
 
@@ -43,7 +43,9 @@ def test_outside_the_statistics_sample_a_png_is_checked_not_decoded():
     Image.fromarray(image).save(tiff, format="TIFF")  # re-encoded, so decoded anyway, but
     tiff_record, tiff_stats = encode_pair(PAIR, tiff.getvalue(), encode(mask), SPEC, pixels=False)
     assert tiff_stats.pixel_sum is None  # outside the sample: no format weighs more in the mean
-    stored = features.decode_example(features.parse_example(tf.constant(tiff_record)), 3)[0]
+    stored = record_schema.decode_example(record_schema.parse_example(tf.constant(tiff_record)), 3)[
+        0
+    ]
     np.testing.assert_array_equal(stored.numpy(), image)
 
 
@@ -53,7 +55,7 @@ def test_source_png_bytes_are_stored_unchanged():
     record, _ = encode_pair(PAIR, data, encode(mask), SPEC)
     assert (
         tf.train.Example.FromString(record)
-        .features.feature[features.IMAGE_ENCODED]
+        .features.feature[record_schema.IMAGE_ENCODED]
         .bytes_list.value[0]
         == data
     )
@@ -61,7 +63,7 @@ def test_source_png_bytes_are_stored_unchanged():
 
 def _stored_mask(record: bytes) -> bytes:
     feature = tf.train.Example.FromString(record).features.feature
-    return feature[features.MASK_ENCODED].bytes_list.value[0]
+    return feature[record_schema.MASK_ENCODED].bytes_list.value[0]
 
 
 def test_canonical_index_masks_are_stored_unchanged_and_others_converted():
@@ -80,13 +82,13 @@ def test_canonical_index_masks_are_stored_unchanged_and_others_converted():
     record, _ = encode_pair(PAIR, encode(image), buffer.getvalue(), SPEC)
     assert _stored_mask(record) != buffer.getvalue()
     np.testing.assert_array_equal(
-        features.decode_mask(tf.constant(_stored_mask(record))).numpy(), mask
+        record_schema.decode_mask(tf.constant(_stored_mask(record))).numpy(), mask
     )
     binary = (mask > 0).astype(np.uint8)
     spec = RecordSpec(num_classes=2, mask_mode="binary")
     record, _ = encode_pair(PAIR, encode(image), encode(binary * 255), spec)
     assert _stored_mask(record) != encode(binary * 255)
-    decoded = features.decode_mask(tf.constant(_stored_mask(record))).numpy()
+    decoded = record_schema.decode_mask(tf.constant(_stored_mask(record))).numpy()
     np.testing.assert_array_equal(decoded, binary)
 
 
@@ -96,7 +98,7 @@ def test_jpeg_source_decodes_identically_in_tensorflow():
     from pipelines.image_io import read_image
 
     record, _ = encode_pair(PAIR, data, encode(mask), SPEC)
-    decoded, _ = features.decode_example(features.parse_example(tf.constant(record)), 3)
+    decoded, _ = record_schema.decode_example(record_schema.parse_example(tf.constant(record)), 3)
     np.testing.assert_array_equal(decoded.numpy(), read_image(data).array)
 
 

@@ -1,13 +1,13 @@
 """The record schema: feature keys, make_example() and parse_example(), side by side.
 
-    python -c "from segmodel import features; print(features.SCHEMA_VERSION, features.FEATURE_KEYS)"
+    python -c "from segmodel import record_schema; print(record_schema.SCHEMA_VERSION, record_schema.FEATURE_KEYS)"
 
 Keys follow TF Model Garden / DeepLab (`official/vision/dataloaders/segmentation_input.py`), so
 other tools can read our shards. Two keys are ours: `image/bit_depth` (8 or 16, so 16-bit
 microscopy PNGs decode without being rescaled) and `image/segmentation/class/ignore_label`.
 
 Writer (pipelines/ingest) and readers (segmodel/input_pipeline, evaluation, inference) all import
-this module; tests/segmodel/test_features.py guards the round trip.
+this module; tests/segmodel/test_record_schema.py guards the round trip.
 
 `make_example()` writes the tf.train.Example wire format itself (a dozen lines of protobuf
 encoding) instead of building the proto through TensorFlow: ingest workers then never import

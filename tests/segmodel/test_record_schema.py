@@ -3,11 +3,11 @@ import pytest
 import tensorflow as tf
 
 from pipelines.image_io import encode_png
-from segmodel import features
+from segmodel import record_schema
 
 
 def _example(image: np.ndarray, mask: np.ndarray, fmt="png", encoded=None):
-    return features.make_example(
+    return record_schema.make_example(
         image_encoded=encoded if encoded is not None else encode_png(image),
         image_format=fmt,
         height=image.shape[0],
@@ -34,38 +34,42 @@ def test_round_trip_keeps_every_pixel(image):
         (np.arange(image.shape[0] * image.shape[1]) % 3).reshape(image.shape[:2]).astype(np.uint8)
     )
     mask[0, 0] = 255
-    parsed = features.parse_example(tf.constant(_example(image, mask)))
+    parsed = record_schema.parse_example(tf.constant(_example(image, mask)))
     channels = 1 if image.ndim == 2 else image.shape[2]
-    decoded, decoded_mask = features.decode_example(parsed)  # as stored
+    decoded, decoded_mask = record_schema.decode_example(parsed)  # as stored
     np.testing.assert_array_equal(decoded.numpy(), image.reshape(*image.shape[:2], channels))
     np.testing.assert_array_equal(decoded_mask.numpy(), mask)
-    assert parsed[features.IMAGE_SOURCE_ID].numpy() == b"a/b"
-    assert parsed[features.IMAGE_HEIGHT].numpy() == image.shape[0]
+    assert parsed[record_schema.IMAGE_SOURCE_ID].numpy() == b"a/b"
+    assert parsed[record_schema.IMAGE_HEIGHT].numpy() == image.shape[0]
 
 
 def test_decode_inside_tf_data_matches_eager():
     image = np.random.default_rng(0).integers(0, 255, (9, 11, 3), dtype=np.uint8)
     mask = np.zeros((9, 11), np.uint8)
     record = _example(image, mask)
-    eager = features.decode_example(features.parse_example(tf.constant(record)), 3)[0].numpy()
+    eager = record_schema.decode_example(record_schema.parse_example(tf.constant(record)), 3)[
+        0
+    ].numpy()
     ds = tf.data.Dataset.from_tensors(record).map(
-        lambda r: features.decode_example(features.parse_example(r), 3)
+        lambda r: record_schema.decode_example(record_schema.parse_example(r), 3)
     )
     graph = next(iter(ds))[0].numpy()
     np.testing.assert_array_equal(eager, graph)
 
 
 def test_model_garden_keys_are_used():
-    assert features.IMAGE_ENCODED == "image/encoded"
-    assert features.MASK_ENCODED == "image/segmentation/class/encoded"
+    assert record_schema.IMAGE_ENCODED == "image/encoded"
+    assert record_schema.MASK_ENCODED == "image/segmentation/class/encoded"
     proto = tf.train.Example.FromString(
         _example(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8))
     )
-    assert set(features.FEATURE_KEYS) == set(proto.features.feature.keys())
+    assert set(record_schema.FEATURE_KEYS) == set(proto.features.feature.keys())
 
 
 def test_hand_written_wire_format_matches_tensorflow_proto():
-    ours = features.serialize_features({"a/int": 300, "b/bytes": b"\x00\xff" * 200, "c/zero": 0})
+    ours = record_schema.serialize_features(
+        {"a/int": 300, "b/bytes": b"\x00\xff" * 200, "c/zero": 0}
+    )
     expected = tf.train.Example(
         features=tf.train.Features(
             feature={
@@ -92,7 +96,7 @@ def test_ingest_side_does_not_import_tensorflow():
 
 def test_rejects_unknown_format():
     with pytest.raises(ValueError, match="image_format"):
-        features.make_example(
+        record_schema.make_example(
             image_encoded=b"",
             image_format="tiff",
             height=1,

@@ -26,7 +26,7 @@ from pipelines.image_io import (
 )
 from pipelines.ingest import masks
 from pipelines.ingest.pairing import Pair, Reject
-from segmodel import features
+from segmodel import record_schema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +158,7 @@ def encode_pair(
     mask_passthrough = (
         spec.mask_mode == "index" and is_gray8_png(mask_bytes) and raw_mask.dtype == np.uint8
     )
-    serialized = features.make_example(
+    serialized = record_schema.make_example(
         image_encoded=encoded,
         image_format=image_format,
         height=image.height,
