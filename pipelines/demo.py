@@ -81,13 +81,13 @@ def _plan_summary(config_path: str) -> str:
 
 def _monitor(pred: str) -> dict:
     """What a scheduled run does after inference: ledger, drift check, review queue."""
-    from pipelines.monitor import drift, review
+    from pipelines.monitor import drift, drift_checks, review
     from pipelines.monitor.ledger import read_runs, run_line
 
     record = read_runs(pred)[-1]
     print(f"  ledger {pred}/runs.jsonl: {run_line(record)}")
     result = drift.drift(drift.parser().parse_args(["--run", pred]))
-    print("\n".join(f"  {line}" for line in drift.summary_lines(result)))
+    print("\n".join(f"  {line}" for line in drift_checks.summary_lines(result)))
     queue = review.review(review.parser().parse_args(["--run", pred, "--top", "8"]))
     print(f"  review queue: {len(queue['queued'])} images in {queue['review_dir']}")
     return {"record": record, "drift": result, **queue}
@@ -96,7 +96,7 @@ def _monitor(pred: str) -> dict:
 def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
     import html
 
-    from pipelines.monitor import drift
+    from pipelines.monitor import drift_checks
     from pipelines.monitor.ledger import run_line
 
     link = lambda path, text: (  # noqa: E731
@@ -107,7 +107,7 @@ def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]
         (
             "Bulk inference: the run ledger, drift, the review queue",
             f"<p>Ledger record (runs.jsonl): {html.escape(run_line(monitoring['record']))}</p>"
-            f"<pre>{html.escape(chr(10).join(drift.summary_lines(result)))}</pre>"
+            f"<pre>{html.escape(chr(10).join(drift_checks.summary_lines(result)))}</pre>"
             f"<p>{link(os.path.join(result['report_dir'], 'index.html'), 'drift report')} · "
             f"{link(os.path.join(monitoring['review_dir'], 'index.html'), 'review queue')} "
             f"(the {len(monitoring['queued'])} images the model was least sure about; first "

@@ -9,12 +9,63 @@ importing the command's module (which loads TensorFlow).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from segmodel import config as config_lib
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse, strict about flag names: no abbreviations (`--epoch` is not `--epochs`), and an
+    unknown flag is an error (exit 2) that names the closest known one."""
+
+    def __init__(self, *args, **kwargs):
+        self.flag_names: list[str] = []
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        self.flag_names.extend(action.option_strings)
+        return action
+
+    def parse_args(self, args=None, namespace=None):
+        """Unknown flags first, before argparse reports missing ones: the typo is the news."""
+        argv = sys.argv[1:] if args is None else list(args)
+        unknown = [
+            a
+            for a in argv
+            if a.startswith("--") and a != "--" and a.split("=", 1)[0] not in self.flag_names
+        ]
+        if unknown:
+            self.error("unrecognized arguments: " + " ".join(unknown))
+        return super().parse_args(argv, namespace)
+
+    def error(self, message):
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            message = unknown_flags_message(message[len(prefix) :].split(), self.flag_names)
+        super().error(message)
+
+
+def unknown_flags_message(given: list[str], known: list[str]) -> str:
+    """ "unknown argument: --data_dri (did you mean --data_dir?)" for the flags in `given`."""
+    import difflib
+
+    problems = []
+    for arg in given:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("-"):
+            problems.append(repr(arg))
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        problems.append(name + (f" (did you mean {close[0]}?)" if close else ""))
+    return (
+        f"unknown argument{'s' if len(problems) > 1 else ''}: {', '.join(problems)}; "
+        "--help lists this command's flags"
+    )
+
+
 def _parser(command: str, description: str, example: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    return CommandParser(
         prog=f"python -m segmodel.{command}",
         description=description,
         epilog=f"Example: {example}",

@@ -10,11 +10,12 @@ Deterministic for a given seed. Used by tests, benchmarks and the demo.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
+
+from segmodel.commands import CommandParser
 
 _SHAPES = ("disc", "box", "triangle", "ring", "diamond", "cross")
 
@@ -146,7 +147,7 @@ def write_nuclei_dataset(output_dir: str, by_blocks: bool = False) -> tuple[str,
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m segmodel.sample_data", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--output_dir", required=True, help="Writes images/ and masks/ here.")

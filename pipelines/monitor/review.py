@@ -33,6 +33,8 @@ import json
 import posixpath
 import sys
 
+from segmodel.commands import CommandParser
+
 
 def score(record: dict, num_classes: int) -> float:
     """Higher is less sure. Masks written before uncertain pixels were recorded fall back on
@@ -99,7 +101,7 @@ def thumbnails(pixels, mask_bytes: bytes, probs, num_classes: int, cell: int = 1
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="segscale review",
         description="Write the review queue of the latest inference run: the K images the model "
         "was least sure about, as queue.csv, an HTML contact sheet, and image/mask folders that "

@@ -10,9 +10,11 @@ import argparse
 import json
 import sys
 
+from segmodel.commands import CommandParser
+
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="segscale runs",
         description="List the inference runs recorded in OUTPUT_DIR/runs.jsonl: counts, model, "
         "confidence.",

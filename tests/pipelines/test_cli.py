@@ -52,3 +52,18 @@ def test_each_subcommand_help_explains_its_flags(command, flag):
 def test_unknown_command(capsys):
     assert cli.main(["fly"]) == 2
     assert "unknown command 'fly'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,typo,suggestion",
+    [
+        (["runs", "out", "--lats=2"], "--lats", "--last"),
+        (["train", "--data_dir=d", "--workdri=w"], "--workdri", "--workdir"),
+        (["review", "--run=out", "--tpo=3"], "--tpo", "--top"),
+    ],
+)
+def test_every_command_names_the_closest_flag_for_a_typo(argv, typo, suggestion, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert f"{typo} (did you mean {suggestion}?)" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines.infer import pipeline as infer
 from pipelines.ingest import pipeline as ingest
-from pipelines.monitor import drift, ledger, review, runs
+from pipelines.monitor import drift, drift_checks, ledger, review, runs
 from segmodel import sample_data
 from segmodel.prediction_stats import RunStats, image_stats
 
@@ -73,9 +73,9 @@ def test_drift_checks_on_hand_made_profiles():
         "channels_counts": {"1": 10},
         "bit_depth_counts": {"8": 10},
     }
-    quiet = drift.compare(run, base)
+    quiet = drift_checks.compare(run, base)
     assert not any(c["drift"] for c in quiet.values()), quiet
-    loud = drift.compare(
+    loud = drift_checks.compare(
         {
             **run,
             "class_fractions": [0.5, 0.5],
@@ -274,34 +274,34 @@ def _stats_of(rng, count, k=3, brightness=0.0):
     return stats.summary()
 
 
-@pytest.mark.parametrize("min_images", [drift.MIN_IMAGES, 1])
+@pytest.mark.parametrize("min_images", [drift_checks.MIN_IMAGES, 1])
 def test_small_nights_of_ordinary_images_do_not_alarm(min_images, monkeypatch):
     """Nights of 1-8 images from the baseline's own distribution stay quiet, also with every
     check judged (min_images 1): the noise margin uses the baseline's spread where a night is
     too small to estimate its own (without that, 15 of these 100 nights alarmed). A real shift
     on 8 images still alarms."""
-    monkeypatch.setattr(drift, "MIN_IMAGES", min_images)
+    monkeypatch.setattr(drift_checks, "MIN_IMAGES", min_images)
     rng = np.random.default_rng(7)
-    baseline = drift.profile(_stats_of(rng, 64), "reference")
+    baseline = drift_checks.profile(_stats_of(rng, 64), "reference")
     alarms = 0
     for count in (1, 2, 3, 5, 8) * 20:
-        night = drift.profile(_stats_of(rng, count), "night")
-        alarms += any(c["drift"] for c in drift.compare(night, baseline).values())
+        night = drift_checks.profile(_stats_of(rng, count), "night")
+        alarms += any(c["drift"] for c in drift_checks.compare(night, baseline).values())
     assert alarms <= 2, alarms  # of 100 nights
-    darker = drift.profile(_stats_of(rng, 8, brightness=-1.5), "night")
-    assert drift.compare(darker, baseline)["intensity_shift"]["drift"]
+    darker = drift_checks.profile(_stats_of(rng, 8, brightness=-1.5), "night")
+    assert drift_checks.compare(darker, baseline)["intensity_shift"]["drift"]
 
 
 def test_confidence_is_not_judged_across_tta_modes_and_few_images_are_reported_only():
     rng = np.random.default_rng(3)
-    baseline = drift.profile(_stats_of(rng, 64), "reference")
-    night = drift.profile(_stats_of(rng, 12), "night", tta="d4")
+    baseline = drift_checks.profile(_stats_of(rng, 64), "reference")
+    night = drift_checks.profile(_stats_of(rng, 12), "night", tta="d4")
     night["confidence"] = {**night["confidence"], "mean": 0.5}  # far below the baseline
-    checks = drift.compare(night, baseline)
+    checks = drift_checks.compare(night, baseline)
     assert not checks["confidence_drop"]["drift"]
     assert "not judged: run with --tta d4" in checks["confidence_drop"]["detail"]
-    tiny = drift.profile(_stats_of(rng, 2, brightness=-3.0), "night")
-    checks = drift.compare(tiny, baseline)
+    tiny = drift_checks.profile(_stats_of(rng, 2, brightness=-3.0), "night")
+    checks = drift_checks.compare(tiny, baseline)
     assert checks["intensity_shift"]["value"] > 2 and not checks["intensity_shift"]["drift"]
     assert "only 2 images" in checks["intensity_shift"]["detail"]
 

@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from segmodel import config, train
+from segmodel import config, train, train_callbacks
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
 from segmodel.saving import load_model
@@ -86,7 +86,7 @@ def test_time_budget_plans_the_schedule_to_end_within_it(ingested_dir, tmp_path,
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
-    lr = [train.learning_rate_at(s, 100, 10, 1.0) for s in range(101)]
+    lr = [train_callbacks.learning_rate_at(s, 100, 10, 1.0) for s in range(101)]
     assert lr[0] == pytest.approx(0.01) and lr[10] == pytest.approx(1.0)
     assert lr[100] == pytest.approx(0.01) and lr[55] == pytest.approx(0.505)
     assert all(a <= b for a, b in zip(lr[:11], lr[1:11], strict=False))
@@ -103,7 +103,7 @@ def _run_early_stopping(cfg_overrides, scores, steps_per_epoch=100):
     from segmodel import config
 
     cfg = config.override(config.smoke(), cfg_overrides)
-    stopper = train.StepEarlyStopping(
+    stopper = train_callbacks.StepEarlyStopping(
         "val_mean_iou", cfg.train.early_stopping_steps, cfg.train.early_stopping_min_steps, cfg
     )
     model = _FakeModel()
