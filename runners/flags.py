@@ -13,6 +13,12 @@ from __future__ import annotations
 
 import argparse
 
+# The epilog of every command that takes launch.filesystem_flags.
+BUCKET_FLAGS_HELP = (
+    "Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
+    "--s3_secret_access_key, --s3_region_name, ...)."
+)
+
 
 def add_argument_once(parser, *names, **kwargs) -> None:
     try:

@@ -41,6 +41,7 @@ from pipelines.infer.inputs import read_matched, read_tfrecord_file
 from pipelines.infer.steps import DecodeInputs, WriteOutputs, failed_batch_rejects
 from pipelines.model_files import local_model_dir
 from pipelines.monitor.ledger import append_run, new_run_id, run_line
+from pipelines.once import run_once
 from pipelines.run_paths import pattern_root
 from runners.beam_workarounds import filesystem_options
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options
@@ -144,25 +145,21 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
         | "WriteRejects" >> WriteJsonLines(f"{out}/rejects")
     )
     side = beam.pvalue
-    (
-        pipeline
-        | "Once" >> beam.Create([None])
-        | "Finalize"
-        >> beam.Map(
-            finalize,
-            out,
-            metadata,
-            run,
-            side.AsSingleton(inputs_count),
-            side.AsList(prediction_files),
-            side.AsList(reject_files),
-            side.AsDict(
-                rejects
-                | "RejectReasons" >> beam.Map(lambda r: r.reason)
-                | "CountReasons" >> beam.combiners.Count.PerElement()
-            ),
-            side.AsSingleton(predictions | "RunStats" >> beam.CombineGlobally(SummarizeRun())),
-        )
+    run_once(
+        pipeline,
+        finalize,
+        out,
+        metadata,
+        run,
+        side.AsSingleton(inputs_count),
+        side.AsList(prediction_files),
+        side.AsList(reject_files),
+        side.AsDict(
+            rejects
+            | "RejectReasons" >> beam.Map(lambda r: r.reason)
+            | "CountReasons" >> beam.combiners.Count.PerElement()
+        ),
+        side.AsSingleton(predictions | "RunStats" >> beam.CombineGlobally(SummarizeRun())),
     )
 
 

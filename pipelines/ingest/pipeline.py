@@ -25,6 +25,7 @@ from pipelines.ingest import options as own_flags
 from pipelines.ingest.config import IngestConfig, IngestOptions, options_used
 from pipelines.ingest.finalize import check_outcome, finalize, print_summary
 from pipelines.ingest.steps import ListFiles, PairEncodeAndWrite
+from pipelines.once import run_once
 from runners.beam_workarounds import filesystem_options
 from runners.launch import cli_main, execute, is_dry_run, pipeline_options, s3_settings
 from segmodel.manifest import MANIFEST_NAME
@@ -87,19 +88,15 @@ def build_pipeline(pipeline: beam.Pipeline, config: IngestConfig, options_used: 
     temp_dir = FileSystems.join(config.output_dir, f".ingest-tmp-{uuid.uuid4().hex[:12]}")
     outputs = pipeline | "Ingest" >> IngestDataset(config, temp_dir)
     side = beam.pvalue
-    (
-        pipeline
-        | "Once" >> beam.Create([None])
-        | "Finalize"
-        >> beam.Map(
-            finalize,
-            config,
-            temp_dir,
-            options_used,
-            side.AsList(outputs["listing_reports"]),
-            side.AsList(outputs["pairing_reports"]),
-            side.AsList(outputs["shards"]),
-        )
+    run_once(
+        pipeline,
+        finalize,
+        config,
+        temp_dir,
+        options_used,
+        side.AsList(outputs["listing_reports"]),
+        side.AsList(outputs["pairing_reports"]),
+        side.AsList(outputs["shards"]),
     )
 
 

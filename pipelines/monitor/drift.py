@@ -31,6 +31,7 @@ from pipelines.monitor.drift_checks import (
     run_baseline,
     summary_lines,
 )
+from runners.flags import BUCKET_FLAGS_HELP
 from segmodel.commands import CommandParser
 
 EXIT_DRIFT = 3
@@ -42,8 +43,7 @@ def parser() -> argparse.ArgumentParser:
         description="Compare an inference run's images and predictions with the training data "
         "or an earlier run. Writes drift.json and index.html; exits 3 when a threshold is "
         "crossed (0: no drift; 2: bad flags or missing files), for cron or Airflow alerts.",
-        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
-        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale drift --run out/pred --baseline manifest "
+        epilog=f"{BUCKET_FLAGS_HELP} Example: segscale drift --run out/pred --baseline manifest "
         "&& echo quiet || echo 'look at out/pred/drift/'",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -33,6 +33,7 @@ import json
 import posixpath
 import sys
 
+from runners.flags import BUCKET_FLAGS_HELP
 from segmodel.commands import CommandParser
 
 
@@ -106,8 +107,7 @@ def parser() -> argparse.ArgumentParser:
         description="Write the review queue of the latest inference run: the K images the model "
         "was least sure about, as queue.csv, an HTML contact sheet, and image/mask folders that "
         "segscale ingest reads once the masks are corrected.",
-        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
-        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale review --run out/pred --top 20",
+        epilog=f"{BUCKET_FLAGS_HELP} Example: segscale review --run out/pred --top 20",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--run", required=True, help="Inference output folder (holds runs.jsonl).")

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from runners.flags import BUCKET_FLAGS_HELP
 from segmodel.commands import CommandParser
 
 
@@ -18,8 +19,7 @@ def parser() -> argparse.ArgumentParser:
         prog="segscale runs",
         description="List the inference runs recorded in OUTPUT_DIR/runs.jsonl: counts, model, "
         "confidence.",
-        epilog="Buckets: add Beam's filesystem flags (--s3_endpoint_url, --s3_access_key_id, "
-        "--s3_secret_access_key, --s3_region_name, ...). Example: segscale runs out/pred --last 7",
+        epilog=f"{BUCKET_FLAGS_HELP} Example: segscale runs out/pred --last 7",
     )
     p.add_argument("output_dir", help="Inference output folder (--output_dir of segscale infer).")
     p.add_argument("--last", type=int, default=0, help="Only the newest N runs (0: all).")
