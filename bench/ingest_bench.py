@@ -146,6 +146,7 @@ def _pipeline_cmd(data: str, out: str) -> list[str]:
         "--num_classes=4",
         "--profile=local",
         "--direct_num_workers=2",
+        "--overwrite",  # every timed run replaces the last one's dataset
     ]
 
 

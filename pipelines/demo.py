@@ -164,6 +164,7 @@ def main(argv=None) -> int:
             "--num_classes=2",
             "--splits=folders",
             "--class_names=background,nucleus",
+            "--overwrite",  # the demo's own folder: a rerun replaces its dataset
             *runner,
         ]
     )

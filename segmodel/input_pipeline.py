@@ -58,8 +58,38 @@ def records(data_dir: str, manifest: dict, split: str, *, shuffle_files: bool, s
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle_files:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    superseded = {
+        f"{data_dir.rstrip('/')}/{shard}": keys
+        for shard, keys in (manifest.get("superseded") or {}).items()
+        if f"{data_dir.rstrip('/')}/{shard}" in paths
+    }
+    if not superseded:
+        return files.interleave(
+            lambda path: tf.data.TFRecordDataset(path, compression_type=compression),
+            cycle_length=min(len(paths), 8),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    # Records that a later --append replaced (pipelines/ingest/batches.py): "shard path|key".
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            [f"{path}|{key}" for path, keys in superseded.items() for key in keys],
+            tf.ones([sum(len(keys) for keys in superseded.values())], tf.int32),
+        ),
+        default_value=0,
+    )
+
+    def live_records(path):
+        def live(serialized):
+            key = tf.io.parse_single_example(
+                serialized, {record_schema.IMAGE_SOURCE_ID: tf.io.FixedLenFeature((), tf.string)}
+            )[record_schema.IMAGE_SOURCE_ID]
+            return table.lookup(tf.strings.join([path, key], "|")) == 0
+
+        return tf.data.TFRecordDataset(path, compression_type=compression).filter(live)
+
     return files.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=compression),
+        live_records,
         cycle_length=min(len(paths), 8),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,

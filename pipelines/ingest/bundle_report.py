@@ -27,6 +27,7 @@ class BundleReport:
     split_bytes: source bytes per split, from the listing (sizes the shards).
     reasons: rejects by reason.
     reject_files: the bundle's piece files of rejects (JSON lines).
+    key_files: the bundle's piece files of the key index (key, split, shard per record).
     stats: a DatasetStats accumulator over the records written, or None.
     listed_files: image and mask files the listing passed on to pairing (for progress lines).
     """
@@ -35,6 +36,7 @@ class BundleReport:
     split_bytes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     reject_files: list = dataclasses.field(default_factory=list)
+    key_files: list = dataclasses.field(default_factory=list)
     stats: dict | None = None
     listed_files: int = 0
 
@@ -58,8 +60,10 @@ def merge_reports(reports, num_classes: int) -> BundleReport:
         merged.split_bytes.update(report.split_bytes)
         merged.reasons.update(report.reasons)
         merged.reject_files.extend(report.reject_files)
+        merged.key_files.extend(report.key_files)
         if report.stats is not None:
             partial.append(report.stats)
     merged.stats = stats_fn.merge(partial)
     merged.reject_files.sort()  # the same pieces give the same rejects file
+    merged.key_files.sort()
     return merged

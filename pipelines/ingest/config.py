@@ -7,14 +7,17 @@ settings the graph reads (IngestConfig.from_options: every flag error named befo
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.fileio import is_remote, read_bytes
 from pipelines.ingest import advice, masks, pairing
 from pipelines.ingest import options as own_flags
 from pipelines.ingest.pair_encoding import RecordSpec
+from segmodel.manifest import MANIFEST_NAME
 
 MIN_STATS_SAMPLE = 100  # images: below this the sampled mean and std are too noisy
 
@@ -43,14 +46,22 @@ class IngestConfig:
     mask_suffix: str = ""
     stats_sample: int = 2000  # images decoded for the intensity statistics (0: all)
     s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
+    batch: int = 1  # 1: a new dataset; 2, 3, ...: the batch an --append adds
+    dataset_splits: tuple[tuple[str, float | None], ...] = ()  # the dataset's (splits: the batch's)
+    forced_split: str | None = None  # --split: the whole batch goes there
 
     @classmethod
     def from_options(cls, options: IngestOptions) -> IngestConfig:
         """Validates flags; raises ValueError with a message that names the flag."""
         o = options
-        for flag in ("images_dir", "masks_dir", "output_dir", "num_classes"):
+        for flag in ("images_dir", "masks_dir", "output_dir"):
             if getattr(o, flag) in (None, ""):
                 raise ValueError(f"--{flag} is required")
+        previous = existing_dataset(o)
+        if previous is not None:
+            o = _as_in_dataset(o, previous)
+        if o.num_classes is None:
+            raise ValueError("--num_classes is required")
         for flag in ("images_dir", "masks_dir"):
             folder = getattr(o, flag)
             if not is_remote(folder) and not os.path.isdir(folder):
@@ -96,12 +107,25 @@ class IngestConfig:
                 f"--stats_sample must be 0 (decode every image) or at least {MIN_STATS_SAMPLE} "
                 f"(fewer gives noisy normalisation statistics), got {o.stats_sample}"
             )
+        splits = pairing.parse_splits(o.splits)
+        batch, forced = 1, None
+        if previous is not None:
+            splits = tuple((n, s["fraction"]) for n, s in previous["splits"].items())
+            batch = len(previous["batches"]) + 1
+            forced = o.split
+        elif o.split:
+            raise ValueError("--split NAME puts an --append batch in one split; use --splits")
+        if forced is not None and forced not in dict(splits):
+            raise ValueError(f"--split {forced}: the dataset's splits are {sorted(dict(splits))}")
         return cls(
+            batch=batch,
+            dataset_splits=splits,
+            forced_split=forced,
             images_dir=o.images_dir,
             masks_dir=o.masks_dir,
             output_dir=o.output_dir,
             spec=RecordSpec(o.num_classes, o.mask_mode, o.ignore_label, o.max_pixels, palette),
-            splits=pairing.parse_splits(o.splits),
+            splits=((forced, 1.0),) if forced else splits,
             num_shards=o.num_shards,
             target_shard_bytes=int(o.target_shard_mb * (1 << 20)),
             compression=o.compression,
@@ -109,6 +133,91 @@ class IngestConfig:
             mask_suffix=o.mask_suffix,
             stats_sample=o.stats_sample,
         )
+
+
+def existing_dataset(o) -> dict | None:
+    """The manifest of the dataset in --output_dir when --append adds to it; None for a new
+    dataset. ValueError when the folder holds a dataset and neither --append nor --overwrite
+    says what to do with it (one mistyped path must not replace a dataset models came from)."""
+    if o.append and o.overwrite:
+        raise ValueError("--append and --overwrite exclude each other")
+    path = FileSystems.join(o.output_dir, MANIFEST_NAME)
+    previous = None
+    if FileSystems.exists(path):
+        try:
+            previous = json.loads(read_bytes(path))
+        except (OSError, ValueError) as e:
+            if not o.overwrite:
+                raise ValueError(f"{path}: cannot read the dataset's manifest ({e})") from None
+    if previous is None:
+        if o.append:
+            raise ValueError(f"--append: {o.output_dir} holds no dataset (no {MANIFEST_NAME})")
+        return None
+    if o.overwrite:
+        return None
+    records = sum(s.get("records", 0) for s in previous.get("splits", {}).values())
+    if not o.append:
+        raise ValueError(
+            f"--output_dir {o.output_dir} already holds a dataset ({records} records, "
+            f"{MANIFEST_NAME}); add --append to add these pairs to it, or --overwrite to "
+            "replace it"
+        )
+    if "batches" not in previous:
+        raise ValueError(
+            f"{path}: this dataset was ingested before datasets could grow (it has no key "
+            "index); ingest it again with --overwrite, then --append to it"
+        )
+    return previous
+
+
+def _as_in_dataset(o, previous: dict):
+    """The batch's flags checked against the dataset's contract (classes, ignore label,
+    compression), which an --append takes from the manifest when they are not given."""
+    given = {"num_classes": o.num_classes, "class_names": o.class_names}
+    for flag, value in given.items():
+        theirs = previous[flag]
+        if flag == "class_names":
+            value = [n.strip() for n in value.split(",") if n.strip()] or None
+        if value is not None and value != theirs:
+            raise ValueError(
+                f"--append: --{flag} {value} differs from the dataset's ({theirs}); a batch "
+                "must keep the dataset's classes"
+            )
+    if o.ignore_label != previous["ignore_label"]:
+        raise ValueError(
+            f"--append: --ignore_label {o.ignore_label} differs from the dataset's "
+            f"({previous['ignore_label']})"
+        )
+    return dataclasses.replace(
+        _Flags(**{k: getattr(o, k) for k in _Flags.__dataclass_fields__}),
+        num_classes=previous["num_classes"],
+        class_names=",".join(previous["class_names"]),
+        compression=previous.get("compression", "none"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Flags:
+    """The flags from_options reads, as plain values (an --append overrides some)."""
+
+    images_dir: str
+    masks_dir: str
+    output_dir: str
+    num_classes: int | None
+    mask_mode: str
+    palette: str | None
+    ignore_label: int
+    splits: str
+    split: str | None
+    num_shards: int
+    target_shard_mb: float
+    compression: str
+    max_pixels: int
+    class_names: str
+    stats_sample: int
+    mask_suffix: str
+    append: bool
+    overwrite: bool
 
 
 def options_used(options: IngestOptions) -> dict:

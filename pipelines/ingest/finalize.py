@@ -13,8 +13,8 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.fileio import write_atomically
-from pipelines.ingest import advice, shard_writer
+from pipelines.fileio import read_bytes, write_atomically
+from pipelines.ingest import advice, batches, shard_writer
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.dataset_stats import summarize
@@ -45,7 +45,7 @@ def build_manifest(
             "bytes": sum(s.nbytes for s in shards if s.split == name),
             "num_shards": expected,
             "shards": [
-                shard_writer.shard_name(name, i, expected, config.compression)
+                shard_writer.shard_name(name, i, expected, config.compression, config.batch)
                 for i in range(expected)
             ],
         }
@@ -79,22 +79,31 @@ def finalize(
     (last, so its presence means the dataset is complete), cleanup."""
     report = merge_reports(list(listing_reports) + list(pairing_reports), config.spec.num_classes)
     manifest = build_manifest(config, report, shards, options_used)
-    s3 = dict(config.s3_settings)
-    shard_writer.concatenate(
-        report.reject_files, FileSystems.join(config.output_dir, REJECTS_NAME), "none", s3
-    )
+    out, batch, s3 = config.output_dir, config.batch, dict(config.s3_settings)
+    for pieces, name in (
+        (report.reject_files, batches.rejects_name(batch)),
+        (report.key_files, batches.keys_name(batch)),
+    ):
+        shard_writer.concatenate(pieces, FileSystems.join(out, name), "none", s3)
     written = {s.name for s in shards}
+    ours = {n for s in manifest["splits"].values() for n in s["shards"]}
+    for name in sorted(ours - written):  # no key hashed there: still a file, so -of-N holds
+        shard_writer.write_empty_shard(out, name, config.compression, s3)
+    if batch == 1:
+        manifest = batches.first_version(manifest, config)
+    else:  # --append: the dataset's manifest, grown by this batch
+        previous = json.loads(read_bytes(FileSystems.join(out, MANIFEST_NAME)))
+        superseded = batches.superseded_by(out, batch, previous)
+        manifest = batches.next_version(previous, manifest, config, superseded)
     keep = {n for s in manifest["splits"].values() for n in s["shards"]}
-    for name in sorted(keep - written):  # no key hashed there: still a file, so -of-N holds
-        shard_writer.write_empty_shard(config.output_dir, name, config.compression, s3)
+    keep |= {b[k] for b in manifest["batches"] for k in ("rejects_file", "keys_file")}
     stale = [
         m.path
-        for m in FileSystems.match([FileSystems.join(config.output_dir, "*.tfrecord*")])[
-            0
-        ].metadata_list
+        for pattern in ("*.tfrecord*", "keys-b*.jsonl", "rejects-b*.jsonl")
+        for m in FileSystems.match([FileSystems.join(out, pattern)])[0].metadata_list
         if FileSystems.split(m.path)[1] not in keep
     ]
-    if stale:  # shards of an earlier run with another shard count or split set
+    if stale:  # an earlier dataset's (--overwrite), or a crashed run's other shard count
         FileSystems.delete(stale)
     write_atomically(
         FileSystems.join(config.output_dir, MANIFEST_NAME),
@@ -107,19 +116,26 @@ def finalize(
 
 def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> None:
     out = out or sys.stdout
-    counts = manifest["counts"]
+    batch = _latest_batch(manifest)
+    counts = batch["counts"]
     print(
         f"Ingest finished in {seconds:.1f}s: found {counts['found']} = accepted "
         f"{counts['accepted']} + rejected {counts['rejected']}",
         file=out,
     )
+    if batch["batch"] > 1:
+        print(
+            f"  appended as batch {batch['batch']} (dataset version {manifest['version']}); "
+            f"{batch['superseded']} earlier record(s) replaced by a new label",
+            file=out,
+        )
     for name, split in manifest["splits"].items():
         print(
             f"  {name:<6} {split['records']:>8} records in {split['num_shards']} shard(s), "
             f"{split['bytes'] / 1e6:.1f} MB",
             file=out,
         )
-    for reason, n in manifest["rejects"]["by_reason"].items():
+    for reason, n in batch["rejects_by_reason"].items():
         print(f"  rejected {reason}: {n}", file=out)
     print(f"Outputs: {output_dir} (manifest.json, rejects.jsonl)", file=out)
 
@@ -127,7 +143,8 @@ def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> 
 def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
     """Advice on the dominant reject reason; ValueError (exit 2) when nothing was found or
     nothing accepted: a scheduler must not see that as success."""
-    counts, by_reason = manifest["counts"], manifest["rejects"]["by_reason"]
+    batch = _latest_batch(manifest)
+    counts, by_reason = batch["counts"], batch["rejects_by_reason"]
     if counts["found"] == 0:
         raise ValueError(
             f"found no files under --images_dir {config.images_dir} and --masks_dir "
@@ -139,7 +156,7 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
         largest = None
         if reason == "mask_values_out_of_range":
             largest = advice.largest_mask_value(
-                _first_lines(FileSystems.join(config.output_dir, REJECTS_NAME), 10_000)
+                _first_lines(FileSystems.join(config.output_dir, batch["rejects_file"]), 10_000)
             )
         tip = advice.hint(reason, config.spec.num_classes, config.spec.mask_mode, largest)
     if counts["accepted"] == 0:
@@ -148,7 +165,7 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
             why += f", {by_reason[reason]} of them {reason}"
         raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
     stats, spec = manifest["stats"], config.spec
-    if not stats["intensity_images"]:  # every pair of the sample was rejected
+    if batch["batch"] == 1 and not stats["intensity_images"]:  # the whole sample rejected
         raise ValueError(
             f"none of the images sampled for the intensity statistics was accepted "
             f"({counts['accepted']} accepted in all); re-run with --stats_sample 0 to use every "
@@ -162,6 +179,18 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
         )
     if tip and counts["rejected"] * 20 >= counts["found"]:  # 5 % or more: worth a line
         print(f"  hint ({reason}, {by_reason[reason]} rejects): {tip}", file=out or sys.stdout)
+
+
+def _latest_batch(manifest: dict) -> dict:
+    """The batch a run just wrote (a manifest from before appends existed: the whole one)."""
+    if manifest.get("batches"):
+        return manifest["batches"][-1]
+    return {
+        "batch": 1,
+        "counts": manifest["counts"],
+        "rejects_by_reason": manifest["rejects"]["by_reason"],
+        "rejects_file": manifest["rejects"].get("file", REJECTS_NAME),
+    }
 
 
 def _first_lines(path: str, limit: int) -> list[str]:

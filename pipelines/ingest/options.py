@@ -31,7 +31,27 @@ def add_arguments(parser) -> None:
         help="Where shards, rejects.jsonl and manifest.json go (local, gs://).",
     )
     parser.add_argument(
-        "--num_classes", type=int, help="Number of classes; mask values are 0..N-1."
+        "--num_classes",
+        type=int,
+        help="Number of classes; mask values are 0..N-1 (with --append: the dataset's).",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="Add these pairs to the dataset already in --output_dir: new shards beside the "
+        "old ones (none rewritten), a new manifest version with the batch's lineage; a pair "
+        "whose key is already in the dataset replaces its earlier label.",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace the dataset already in --output_dir. Without --append or --overwrite, "
+        "ingest refuses a folder that holds a dataset.",
+    )
+    parser.add_argument(
+        "--split",
+        help="With --append: put every pair of the batch in this split (default: the "
+        "dataset's own split policy, so a pair lands where it always would have).",
     )
     parser.add_argument(
         "--mask_mode",

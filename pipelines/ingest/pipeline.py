@@ -74,7 +74,8 @@ class IngestDataset(beam.PTransform):
         shards = (
             written.pieces
             | "GroupPieces" >> beam.GroupByKey()
-            | "MergeShards" >> beam.Map(shard_writer.merge_shard, c.output_dir, c.compression)
+            | "MergeShards"
+            >> beam.Map(shard_writer.merge_shard, c.output_dir, c.compression, c.batch)
         )
         return {
             "shards": shards,

@@ -30,14 +30,17 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import tfrecord_framing
 from pipelines.fileio import create_empty
+from pipelines.ingest.batches import shard_infix
 from pipelines.ingest.pairing import shard_index
 
 _COPY_CHUNK = 8 << 20
 
 
-def shard_name(split: str, index: int, count: int, compression: str) -> str:
+def shard_name(split: str, index: int, count: int, compression: str, batch: int = 1) -> str:
+    """`train-00003-of-00008.tfrecord`; shards an --append adds carry their batch
+    (`train-b002-00000-of-00001.tfrecord`, pipelines/ingest/batches.py)."""
     suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
-    return f"{split}-{index:05d}-of-{count:05d}{suffix}"
+    return f"{split}-{shard_infix(batch)}{index:05d}-of-{count:05d}{suffix}"
 
 
 def shard_counts(
@@ -74,7 +77,8 @@ class PieceWriter:
         self._temp_dir = temp_dir
         self._open = {}  # (split, shard) -> [handle, path, records, bytes]
 
-    def write(self, split: str, key: str, record: bytes, num_shards: dict) -> None:
+    def write(self, split: str, key: str, record: bytes, num_shards: dict) -> tuple:
+        """Appends the record; returns its shard as (split, index, count)."""
         count = num_shards[split]
         slot = (split, shard_index(key, count), count)
         entry = self._open.get(slot)
@@ -87,6 +91,7 @@ class PieceWriter:
         tfrecord_framing.write_record(entry[0], record)
         entry[2] += 1
         entry[3] += len(record)
+        return slot
 
     def close(self):
         """Closes every piece; yields ((split, shard, shard count), Piece) as windowed values
@@ -106,7 +111,10 @@ class Shard:
 
 
 def merge_shard(
-    slot_pieces: tuple[tuple[str, int, int], list[Piece]], output_dir: str, compression: str
+    slot_pieces: tuple[tuple[str, int, int], list[Piece]],
+    output_dir: str,
+    compression: str,
+    batch: int = 1,
 ) -> Shard:
     """Concatenates one shard's pieces into `output_dir/<shard name>`, atomically.
 
@@ -114,7 +122,7 @@ def merge_shard(
     """
     (split, index, count), pieces = slot_pieces
     pieces = sorted(pieces, key=lambda p: p.path)
-    name = shard_name(split, index, count, compression)
+    name = shard_name(split, index, count, compression, batch)
     concatenate([p.path for p in pieces], FileSystems.join(output_dir, name), compression)
     return Shard(split, name, sum(p.records for p in pieces), sum(p.nbytes for p in pieces))
 

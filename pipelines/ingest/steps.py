@@ -152,6 +152,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
         super().start_bundle()
         self._report.stats = self._stats_fn.empty()
         self._writer = shard_writer.PieceWriter(self._temp_dir)
+        self._keys = shard_writer.JsonLinesPiece(self._temp_dir, "keys")
 
     def process(self, element, listing_reports):
         c = self._config
@@ -182,13 +183,16 @@ class PairEncodeAndWrite(_ReportingDoFn):
             self.reject(result)
             return
         record, stats = result
-        self._writer.write(pair.split, pair.key, record, self._num_shards)
+        split, index, count = self._writer.write(pair.split, pair.key, record, self._num_shards)
+        shard = shard_writer.shard_name(split, index, count, c.compression, c.batch)
+        self._keys.write({"key": pair.key, "split": split, "shard": shard})
         self._stats_fn.add(self._report.stats, stats)
         self._accepted.inc()
         self._progress.add()
 
     def finish_bundle(self):
         yield from self._writer.close()
+        self._report.key_files = self._keys.close()
         yield from super().finish_bundle()
 
 

@@ -2,8 +2,8 @@
 
     segscale review --run out/pred --top 20
     # then correct the masks in out/pred/review/RUN_ID/masks/ and feed them back:
-    segscale ingest --images_dir out/pred/review/RUN_ID/images \
-        --masks_dir out/pred/review/RUN_ID/masks --output_dir out/data-round2 --num_classes K
+    segscale ingest --append --images_dir out/pred/review/RUN_ID/images \
+        --masks_dir out/pred/review/RUN_ID/masks --output_dir out/data   # the training dataset
 
 Ranks the images segmented in the latest run by how unsure the model was and writes, under
 RUN/review/RUN_ID/ (one folder per run, so corrections made in an earlier queue are never
@@ -220,8 +220,8 @@ vertical-align:top}}</style></head><body>
 <h1>Review queue: run {html.escape(record["run_id"])}</h1>
 <p>The {len(rows)} images the model was least sure about (share of uncertain pixels). Heat map:
 red where the model was unsure. Correct the masks in <code>masks/</code>, then
-<code>segscale ingest --images_dir {html.escape(out)}/images --masks_dir
-{html.escape(out)}/masks ...</code></p>
+<code>segscale ingest --append --images_dir {html.escape(out)}/images --masks_dir
+{html.escape(out)}/masks --output_dir YOUR_DATASET</code></p>
 <table><tr><th>#</th><th>image</th><th>image</th><th>prediction</th><th>uncertainty</th></tr>
 {"".join(cells)}</table></body></html>"""
     write_atomically(FileSystems.join(out, "index.html"), page.encode("utf-8"))

@@ -248,7 +248,7 @@ def test_rerun_replaces_shards_without_duplicates_or_stale_files(synthetic_dir, 
     out = tmp_path / "out"
     args = _args(synthetic_dir / "images", synthetic_dir / "masks", out)
     ingest.run(args + ["--num_shards=4"])
-    manifest = ingest.run(args + ["--num_shards=2", "--compression=gzip"])
+    manifest = ingest.run(args + ["--num_shards=2", "--compression=gzip", "--overwrite"])
     files = sorted(p for p in os.listdir(out) if "tfrecord" in p)
     assert files == sorted(n for s in manifest["splits"].values() for n in s["shards"])
     assert sum(len(read_split(out, s)) for s in manifest["splits"]) == 40

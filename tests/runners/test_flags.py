@@ -15,7 +15,10 @@ def test_a_mistyped_flag_is_an_error_with_a_suggestion():
         ValueError, match=r"unknown flag: --num_clases \(did you mean --num_classes\?\)"
     ):
         launch.pipeline_options(["--profile=inprocess", "--num_clases=3", "--images_dir=x"])
-    with pytest.raises(ValueError, match=r"unknown flags: --apend, --direct_num_worker "):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown flags: --apend \(did you mean --append\?\), --direct_num_worker \(did you mean --direct_num_workers\?\)",
+    ):
         launch.pipeline_options(["--apend", "--direct_num_worker=2"])
 
 
