@@ -96,6 +96,11 @@ def train_parser() -> argparse.ArgumentParser:
         help="Override a config field, e.g. train.max_minutes=30 (repeatable; applies on resume "
         "too).",
     )
+    p.add_argument(
+        "--init_from",
+        help="Fine-tune this exported model (an export folder) instead of training from "
+        "scratch: its architecture and recipe, a short schedule of its own (segmodel/finetune.py).",
+    )
     return p
 
 

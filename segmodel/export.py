@@ -202,6 +202,8 @@ def export(workdir: str, export_dir: str) -> dict:
         },
         "reference": reference_statistics(model, state["data_dir"], manifest),
         "source_checkpoint": os.path.abspath(source),
+        "parent": state.get("init_from"),  # the model it was fine-tuned from, if any
+        "dataset_version": manifest.get("version", 1),
         "config": config,
         "manifest": manifest,
         "how_to_load": HOW_TO_LOAD,

@@ -31,7 +31,7 @@ import time
 import keras
 import tensorflow as tf
 
-from segmodel import commands, files
+from segmodel import commands, files, finetune
 from segmodel import config as config_lib
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
@@ -76,13 +76,18 @@ def _device() -> str:
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
-def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
+def _start_or_resume(data_dir, workdir, preset, overrides, manifest, init_from=None):
     """(config, state, plan or None, checkpoint to resume from or None)."""
     state_path = os.path.join(workdir, "state.json")
     if not os.path.exists(state_path):
         device = _device()
         bf16 = device == "cpu" and cpu_has_bf16()
-        cfg, planned = config_lib.resolve(preset, list(overrides), manifest, device, bf16)
+        if init_from:  # the parent's recipe with the fine-tuning schedule (segmodel/finetune.py)
+            parent = finetune.parent_of(init_from)
+            finetune.check_contract(parent, manifest, init_from, data_dir)
+            cfg, planned = finetune.finetune_config(parent, list(overrides)), None
+        else:
+            cfg, planned = config_lib.resolve(preset, list(overrides), manifest, device, bf16)
         state = {
             "epochs_done": 0,
             "best": None,
@@ -92,7 +97,10 @@ def _start_or_resume(data_dir, workdir, preset, overrides, manifest):
             "monitor": MONITOR,
             "planned_epochs": None,
             "train_seconds": 0.0,
+            "dataset_version": manifest.get("version", 1),
         }
+        if init_from:
+            state["init_from"] = finetune.lineage(parent, init_from, manifest)
         if cfg.train.epochs:
             state["planned_epochs"] = cfg.train.epochs
         elif not cfg.train.max_minutes:
@@ -131,18 +139,26 @@ def check_readable_by_tensorflow(data_dir: str) -> None:
         )
 
 
-def train(data_dir: str, workdir: str, preset: str = "default", overrides=(), verbose=None) -> dict:
+def train(
+    data_dir: str,
+    workdir: str,
+    preset: str = "default",
+    overrides=(),
+    verbose=None,
+    init_from: str | None = None,
+) -> dict:
     """Trains (or resumes) a run; returns its final state.json content.
 
     A new run resolves `preset` (planned from the manifest for `default` and `gpu`), prints
-    the plan and saves it as plan.json. A folder with state.json resumes with its saved config
-    (plus `overrides`).
+    the plan and saves it as plan.json; with `init_from` (an export folder) it fine-tunes that
+    model instead (segmodel/finetune.py). A folder with state.json resumes with its saved
+    config (plus `overrides`).
     """
     check_readable_by_tensorflow(data_dir)
     os.makedirs(workdir, exist_ok=True)
     manifest = load_manifest(data_dir)
     cfg, state, planned, checkpoint = _start_or_resume(
-        data_dir, workdir, preset, overrides, manifest
+        data_dir, workdir, preset, overrides, manifest, init_from
     )
     files.write_atomically(
         os.path.join(workdir, "config.json"), json.dumps(cfg.to_dict(), indent=2)
@@ -190,6 +206,14 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
             print(
                 f"Resuming {workdir} after epoch {state['epochs_done']} "
                 f"(optimizer step {int(model.optimizer.iterations.numpy())})",
+                flush=True,
+            )
+        elif state.get("init_from"):
+            model = finetune.initial_model(cfg, manifest, state["init_from"]["model_dir"])
+            compile_model(model, cfg, manifest)
+            print(
+                f"Fine-tuning model {state['init_from']['model_version']} on dataset version "
+                f"{state['dataset_version']}",
                 flush=True,
             )
         else:
@@ -269,7 +293,7 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
 def main(argv=None) -> int:
     args = commands.train_parser().parse_args(argv)
     try:
-        train(args.data_dir, args.workdir, args.preset, args.set)
+        train(args.data_dir, args.workdir, args.preset, args.set, init_from=args.init_from)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
