@@ -41,6 +41,11 @@ COMMANDS = {
         "model.keras + SavedModel + metadata.json for serving",
         "segscale export --workdir out/run --export_dir out/model",
     ),
+    "promote": (
+        "segmodel.promote",
+        "a candidate model replaces the current one only if not worse on a gold set",
+        "segscale promote --candidate out/model-v2 --current models/current --data_dir gold",
+    ),
     "infer": (
         "pipelines.infer.pipeline",
         "segment a folder or bucket of images (Beam, any runner)",

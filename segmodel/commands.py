@@ -154,9 +154,34 @@ def plan_parser() -> argparse.ArgumentParser:
     return p
 
 
+def promote_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "promote",
+        "Promote a candidate model over the current one only when it is not worse on a gold "
+        "set beyond the noise (a paired bootstrap over images). Exit 0: promoted; 1: refused.",
+        "python -m segmodel.promote --candidate out/model-v2 --current models/current "
+        "--data_dir gold/data --split test",
+    )
+    p.add_argument("--candidate", required=True, help="The new model's export folder.")
+    p.add_argument(
+        "--current",
+        required=True,
+        help="The current model's folder: on promotion the candidate's export is copied into "
+        "it (whole, atomically); its history.jsonl records every decision.",
+    )
+    p.add_argument("--data_dir", required=True, help="The gold dataset (ingest output).")
+    p.add_argument("--split", default="test", help="The gold split.")
+    p.add_argument("--samples", type=int, default=2000, help="Bootstrap resamples.")
+    p.add_argument(
+        "--seed", type=int, default=0, help="Bootstrap seed (the decision is reproducible)."
+    )
+    return p
+
+
 PARSERS = {
     "train": train_parser,
     "evaluate": evaluate_parser,
     "export": export_parser,
     "plan": plan_parser,
+    "promote": promote_parser,
 }

@@ -94,10 +94,19 @@ def gap_line(metrics: dict, validation: dict | None) -> str:
 
 
 def evaluate(
-    model_path, data_dir, split="test", output_dir=None, max_overlays=8, model=None, tta="none"
+    model_path,
+    data_dir,
+    split="test",
+    output_dir=None,
+    max_overlays=8,
+    model=None,
+    tta="none",
+    per_image=None,
 ):
     """Returns the metrics dict; writes metrics.json and overlays.png when output_dir is set.
-    `tta` ("flips", "d4") averages the probabilities over flipped/rotated views."""
+    `tta` ("flips", "d4") averages the probabilities over flipped/rotated views. `per_image`:
+    a list that receives each image's confusion matrix, in the split's order (for paired
+    comparisons of two models, segmodel/promote.py)."""
     manifest = load_manifest(data_dir)
     model = model or load_model(model_path)
     num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
@@ -114,7 +123,10 @@ def evaluate(
         probs = np.stack(tta_lib.averaged(predict, list(image.numpy()), tta))
         pred = probs[0].argmax(-1)
         truth = mask[0].numpy()
-        cm += keras.ops.convert_to_numpy(confusion_matrix(truth, pred, num_classes, ignore))
+        image_cm = keras.ops.convert_to_numpy(confusion_matrix(truth, pred, num_classes, ignore))
+        cm += image_cm
+        if per_image is not None:
+            per_image.append(np.asarray(image_cm, np.int64))
         if len(rows) < max_overlays:
             original = image[0].numpy() * np.asarray(std) + np.asarray(mean)
             rows.append((f"#{count}", original, truth, pred))
