@@ -36,6 +36,7 @@ class InferConfig:
     min_batch_size: int  # --min_batch_size, or --batch_size when not given
     max_pixels: int
     skip_existing: bool
+    resegment_older_than: str | None  # "current": masks of other versions are made again
     save_probabilities: bool
     unsafe_model: bool
     tta: str

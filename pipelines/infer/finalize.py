@@ -47,6 +47,7 @@ def finalize(
     reject_files,
     rejects_by_reason,
     stats,
+    masks_by_version=None,
 ):
     """Removes predictions/rejects files of earlier runs and writes run_summary.json: the
     counts, what ran on what, and the run's statistics (the ledger record to be)."""
@@ -82,6 +83,8 @@ def finalize(
         "segmented": predictions - skipped,
         "rejects": rejects,
         "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
+        # which model version made the masks of this run's inputs (skipped ones: their own)
+        "masks_by_model_version": dict(sorted((masks_by_version or {}).items())),
         "stats": stats,
     }
     write_atomically(

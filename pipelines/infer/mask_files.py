@@ -45,8 +45,12 @@ def prediction_record(relative, classes, num_classes, confidence, version, skipp
     }
 
 
-def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | None:
-    """The record of a mask already written by this model version, or None (recompute)."""
+def existing_record(
+    relative: str, output_dir: str, metadata: dict, any_version: bool = True
+) -> dict | None:
+    """The record of a mask already written by one of our models (by this run's model version
+    only, when not `any_version`), or None: segment the image (again). The record names the
+    version that made the mask. A mask without a version was not written by us: remade."""
     path = mask_path(output_dir, relative)
     try:
         if not FileSystems.exists(path):
@@ -56,14 +60,15 @@ def existing_record(relative: str, output_dir: str, metadata: dict) -> dict | No
     except Exception:  # unreadable or partial: recompute it
         return None
     text = getattr(image, "text", {}) or {}
-    if text.get("model_version") != metadata["model_version"]:
+    version = text.get("model_version")
+    if not version or (version != metadata["model_version"] and not any_version):
         return None
     record = prediction_record(
         relative,
         np.asarray(image),
         metadata["num_classes"],
         float(text.get("mean_confidence", "nan")),
-        metadata["model_version"],
+        version,
         skipped=True,
     )
     if "uncertain_fraction" in text:  # masks written before it was recorded have none

@@ -58,7 +58,14 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--skip_existing",
         action="store_true",
-        help="Skip images whose mask the same model version already wrote.",
+        help="Skip images that already have a mask written by a model (any version; its "
+        "record keeps the version that made it).",
+    )
+    parser.add_argument(
+        "--resegment_older_than",
+        choices=("current",),
+        help="With --skip_existing: segment again the images whose mask another model version "
+        "made ('current': every version but this run's model), e.g. after `segscale promote`.",
     )
     add_argument_once(
         parser,

@@ -14,10 +14,12 @@ Outputs under --output_dir:
   runs.jsonl                        the run ledger: one such record per finished run
                                     (`segscale runs`, `segscale drift`, `segscale review`)
 
-Masks are written atomically (temporary file, then rename). With --skip_existing, images whose
-mask was written by the same model version are not recomputed (their prediction record is read
-back from the mask), so a nightly run over a growing folder only does the new work, and a rerun
-after a crash completes the rest with one record per image.
+Masks are written atomically (temporary file, then rename). With --skip_existing, images that
+already have a mask are not recomputed (their prediction record, with the model version that
+made the mask, is read back from it), so a nightly run over a growing folder only does the new
+work, and a rerun after a crash completes the rest with one record per image. After a new model
+is promoted, --resegment_older_than current makes the masks of earlier versions again; the run
+summary counts the masks by the model version that made them.
 """
 
 from __future__ import annotations
@@ -59,7 +61,13 @@ class SegmentImages(beam.PTransform):
     def expand(self, inputs):
         o = self._config
         decoded = inputs | "Decode" >> beam.ParDo(
-            DecodeInputs(self._metadata, o.output_dir, o.max_pixels, o.skip_existing)
+            DecodeInputs(
+                self._metadata,
+                o.output_dir,
+                o.max_pixels,
+                o.skip_existing,
+                any_version=o.resegment_older_than is None,
+            )
         ).with_outputs("rejects", "skipped", main="images")
         handler = KeyedModelHandler(
             self._handler
@@ -160,6 +168,11 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
             | "CountReasons" >> beam.combiners.Count.PerElement()
         ),
         side.AsSingleton(predictions | "RunStats" >> beam.CombineGlobally(SummarizeRun())),
+        side.AsDict(
+            predictions
+            | "MaskVersions" >> beam.Map(lambda r: r["model_version"])
+            | "CountVersions" >> beam.combiners.Count.PerElement()
+        ),
     )
 
 

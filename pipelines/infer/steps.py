@@ -29,11 +29,19 @@ class DecodeInputs(beam.DoFn):
     """(relative path, bytes) → ((relative path, file channels, file bit depth), normalised
     image) | rejects | skipped records."""
 
-    def __init__(self, metadata: dict, output_dir: str, max_pixels: int, skip_existing: bool):
+    def __init__(
+        self,
+        metadata: dict,
+        output_dir: str,
+        max_pixels: int,
+        skip_existing: bool,
+        any_version: bool = True,
+    ):
         self._metadata = metadata
         self._output_dir = output_dir
         self._max_pixels = max_pixels
         self._skip_existing = skip_existing
+        self._any_version = any_version
 
     def setup(self):
         freeze_at_exit()
@@ -41,7 +49,7 @@ class DecodeInputs(beam.DoFn):
     def process(self, element):
         relative, data = element
         if self._skip_existing:
-            record = existing_record(relative, self._output_dir, self._metadata)
+            record = existing_record(relative, self._output_dir, self._metadata, self._any_version)
             if record is not None:
                 Metrics.counter(NAMESPACE, "skipped").inc()
                 yield beam.pvalue.TaggedOutput("skipped", record)

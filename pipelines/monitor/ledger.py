@@ -105,6 +105,14 @@ def run_line(record: dict) -> str:
         if confidence is not None
         else ""
     )
+    others = {
+        v: n
+        for v, n in (record.get("masks_by_model_version") or {}).items()
+        if v != record.get("model_version")
+    }
+    if others:
+        older = ", ".join(f"{n} by {v[:12]}" for v, n in sorted(others.items()))
+        quality += f"; masks kept from other models: {older}"
     return (
         f"run {record.get('run_id', '?')} ({record.get('finished', '?')}, "
         f"{record.get('duration_s', 0):.0f}s): {record.get('inputs', 0)} inputs, "

@@ -10,6 +10,10 @@ pushed to your registry: WORKER_IMAGE below), so nothing is installed when they 
 --skip_existing makes each night do only new work and appends one record to OUTPUT/runs.jsonl. `segscale drift` exits 3 when the night's images
 drifted from the training data: that task fails and Airflow's alerting (email_on_failure,
 on_failure_callback) tells someone. The review queue runs either way (trigger_rule all_done).
+Then the loop's retrain step (runners/schedule/retrain.sh): review batches a person corrected
+are appended to the training data, the current model is fine-tuned on it and promoted only if
+it is not worse on a gold set. It needs the model, the training and gold data and the review
+folders on a disk the Airflow worker reads (RETRAIN = False drops the task).
 """
 
 from datetime import datetime
@@ -21,6 +25,8 @@ from airflow.providers.standard.operators.bash import BashOperator
 OUTPUT = "gs://my-bucket/masks"
 SEGSCALE = "/opt/segscale/.venv/bin/segscale"  # where the wheel below is installed
 WORKER_IMAGE = "europe-west4-docker.pkg.dev/my-project/segscale/segscale-worker:0.1.0"
+RETRAIN = True
+LOCAL = "/mnt/segscale"  # the retrain step's folders (a disk or a bucket mounted there)
 
 with DAG(
     dag_id="segscale_nightly_inference",
@@ -59,3 +65,19 @@ with DAG(
         trigger_rule="all_done",  # also after a drift alert: that is when a person should look
     )
     segment >> drift >> review
+    if RETRAIN:
+        retrain = BashOperator(
+            task_id="retrain",
+            bash_command="/opt/segscale/runners/schedule/retrain.sh",
+            env={
+                "SEGSCALE": SEGSCALE,
+                "MODEL_DIR": f"{LOCAL}/models/current",
+                "OUTPUT_DIR": f"{LOCAL}/masks",
+                "TRAIN_DATA": f"{LOCAL}/train",
+                "GOLD_DATA": f"{LOCAL}/gold",
+                "TRAIN_FLAGS": "--set train.max_minutes=30",
+            },
+            append_env=True,
+            trigger_rule="all_done",  # after the review queue, drift or not
+        )
+        review >> retrain

@@ -15,6 +15,11 @@
 # are containers (--profile container, flink or dataflow): passed as --environment_config
 # (portable runners) and --sdk_container_image (Dataflow); each runner reads its own.
 # One night at a time: a night that is still running makes the next one exit 75 (flock).
+# RESEGMENT=1: segment again the images whose mask an earlier model made (after a promotion).
+#
+# RETRAIN=1 (with TRAIN_DATA and GOLD_DATA; local folders) closes the loop after the review
+# queue with runners/schedule/retrain.sh: review batches a person has corrected are appended to
+# TRAIN_DATA, MODEL_DIR is fine-tuned on it and promoted only if not worse on GOLD_DATA.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 segscale="${SEGSCALE:-$here/.venv/bin/segscale}"
@@ -31,7 +36,8 @@ if [ -n "${WORKER_IMAGE:-}" ]; then
 fi
 # shellcheck disable=SC2086  # FS_FLAGS and DRIFT_FLAGS are lists of flags
 "$segscale" infer --model_dir "$MODEL_DIR" --input_pattern "$INPUT_PATTERN" \
-    --output_dir "$OUTPUT_DIR" --skip_existing ${FS_FLAGS:-} "${image_flags[@]}" "$@" || exit $?
+    --output_dir "$OUTPUT_DIR" --skip_existing ${RESEGMENT:+--resegment_older_than current} \
+    ${FS_FLAGS:-} "${image_flags[@]}" "$@" || exit $?
 # shellcheck disable=SC2086
 "$segscale" runs "$OUTPUT_DIR" --last 1 ${FS_FLAGS:-} || exit $?
 # shellcheck disable=SC2086
@@ -42,4 +48,8 @@ if [ "$drift_status" -ne 0 ] && [ "$drift_status" -ne 3 ]; then
 fi
 # shellcheck disable=SC2086
 "$segscale" review --run "$OUTPUT_DIR" --top "${REVIEW_TOP:-20}" ${FS_FLAGS:-} || exit $?
+
+if [ "${RETRAIN:-0}" = "1" ]; then
+  SEGSCALE="$segscale" "$here/runners/schedule/retrain.sh" || exit $?
+fi
 exit "$drift_status"

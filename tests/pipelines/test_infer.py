@@ -132,6 +132,32 @@ def test_skip_existing_recomputes_masks_of_another_model_version(tmp_path, expor
     assert {r["path"] for r in _records(out) if not r["skipped"]} == {"wide.jpg"}
 
 
+def test_masks_of_an_older_model_are_kept_unless_resegmenting_is_asked(tmp_path, exported_model):
+    from PIL import PngImagePlugin
+
+    sizes = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    _run(tmp_path / "in", out, exported_model)
+    current = load_metadata(str(exported_model))["model_version"]
+    older = out / "masks" / "wide.jpg.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("model_version", "0lderversion")
+    info.add_text("mean_confidence", "0.5")
+    Image.fromarray(np.zeros((40, 70), np.uint8)).save(older, pnginfo=info)
+    summary = _run(tmp_path / "in", out, exported_model, "--skip_existing")
+    assert summary["segmented"] == 0  # nothing new: the older mask stays
+    by_path = {r["path"]: r for r in _records(out)}
+    assert by_path["wide.jpg"]["model_version"] == "0lderversion"  # who made it
+    assert summary["masks_by_model_version"] == {"0lderversion": 1, current: len(sizes) - 1}
+    assert Image.open(older).text["model_version"] == "0lderversion"
+    summary = _run(
+        tmp_path / "in", out, exported_model, "--skip_existing", "--resegment_older_than=current"
+    )
+    assert {r["path"] for r in _records(out) if not r["skipped"]} == {"wide.jpg"}
+    assert Image.open(older).text["model_version"] == current
+    assert summary["masks_by_model_version"] == {current: len(sizes)}
+
+
 def test_input_tfrecords(tmp_path, exported_model, ingested_dir):
     from segmodel.manifest import load_manifest
 

@@ -38,7 +38,7 @@ print(json.dumps({
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(PYTHON), reason="no Airflow venv (scripts/airflow_venv.sh)")
-def test_the_airflow_dag_parses_with_its_three_tasks(tmp_path):
+def test_the_airflow_dag_parses_with_its_four_tasks(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON"))}
     env.update(AIRFLOW_HOME=str(tmp_path), HOME=str(tmp_path))
     done = subprocess.run(
@@ -56,10 +56,13 @@ def test_the_airflow_dag_parses_with_its_three_tasks(tmp_path):
         "segment_new_images": "BeamRunPythonPipelineOperator",
         "drift_check": "BashOperator",
         "review_queue": "BashOperator",
+        "retrain": "BashOperator",
     }
     assert tasks["segment_new_images"]["downstream"] == ["drift_check"]
     assert tasks["drift_check"]["downstream"] == ["review_queue"]
     assert tasks["review_queue"]["trigger_rule"].lower().endswith("all_done")
+    assert tasks["review_queue"]["downstream"] == ["retrain"]
+    assert tasks["retrain"]["trigger_rule"].lower().endswith("all_done")
     options = tasks["segment_new_images"]["options"]
     assert options["sdk_container_image"].endswith("/segscale-worker:0.1.0")
     assert "setup_file" not in options  # workers start from the image, nothing installed
