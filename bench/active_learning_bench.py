@@ -38,7 +38,7 @@ from small_datasets import BUILDERS  # noqa: E402
 INPROCESS = ["--profile=inprocess"]
 
 
-def _steps(steps: int, per_epoch: int = 20) -> list[str]:
+def steps(steps: int, per_epoch: int = 20) -> list[str]:
     return [
         f"train.epochs={max(1, steps // per_epoch)}",
         f"train.steps_per_epoch={per_epoch}",
@@ -46,7 +46,7 @@ def _steps(steps: int, per_epoch: int = 20) -> list[str]:
     ]
 
 
-def _copy_pair(raw: dict, split_key: str, target: str, split: str | None) -> None:
+def copy_pair(raw: dict, split_key: str, target: str, split: str | None) -> None:
     """raw images/<split_key>.png and its mask → target/{images,masks}/[split/]name.png."""
     name = os.path.basename(split_key)
     for kind, root in (("images", raw["images_dir"]), ("masks", raw["masks_dir"])):
@@ -55,13 +55,13 @@ def _copy_pair(raw: dict, split_key: str, target: str, split: str | None) -> Non
         shutil.copyfile(os.path.join(root, f"{split_key}.png"), os.path.join(folder, f"{name}.png"))
 
 
-def _ingest(args: list[str]) -> dict:
+def ingest(args: list[str]) -> dict:
     from pipelines.ingest import pipeline as ingest
 
     return ingest.run(args + INPROCESS)
 
 
-def _train_export(data: str, work: str, overrides: list[str], init_from: str | None) -> str:
+def train_export(data: str, work: str, overrides: list[str], init_from: str | None) -> str:
     from segmodel import export, train
 
     train.train(data, f"{work}/run", "default", overrides, verbose=0, init_from=init_from)
@@ -69,13 +69,13 @@ def _train_export(data: str, work: str, overrides: list[str], init_from: str | N
     return f"{work}/model"
 
 
-def _test_iou(model: str, data: str) -> float:
+def test_iou(model: str, data: str) -> float:
     from segmodel import evaluate
 
     return float(evaluate.evaluate(model, data, "test", max_overlays=0)["mean_iou"])
 
 
-def _queue_picks(model: str, pool: list[str], raw: dict, work: str, k: int, classes: int):
+def queue_picks(model: str, pool: list[str], raw: dict, work: str, k: int, classes: int):
     """The review queue's K picks from the pool: bulk inference, then its ranking."""
     from pipelines.infer import pipeline as infer
     from pipelines.monitor import review
@@ -109,12 +109,12 @@ def run_seed(name: str, raw: dict, seed: int, args, work: str) -> dict:
     k = args.k or max(2, round(0.1 * len(train_keys)))
     first = f"{work}/labelled"
     for key in labelled:
-        _copy_pair(raw, key, first, "train")
+        copy_pair(raw, key, first, "train")
     for split in ("val", "test"):
         for f in os.listdir(os.path.join(raw["images_dir"], split)):
-            _copy_pair(raw, f"{split}/{f[:-4]}", first, split)
+            copy_pair(raw, f"{split}/{f[:-4]}", first, split)
     data0 = f"{work}/data0"
-    _ingest(
+    ingest(
         [
             f"--images_dir={first}/images",
             f"--masks_dir={first}/masks",
@@ -123,8 +123,8 @@ def run_seed(name: str, raw: dict, seed: int, args, work: str) -> dict:
             "--splits=folders",
         ]
     )
-    model0 = _train_export(data0, f"{work}/initial", _steps(args.initial_steps), None)
-    base = _test_iou(model0, data0)
+    model0 = train_export(data0, f"{work}/initial", steps(args.initial_steps), None)
+    base = test_iou(model0, data0)
     result = {"start_images": start, "k": k, "initial": base, "queue": [], "random": []}
     print(f"{name} seed {seed}: {start} labelled, pool {len(pool0)}, K {k}: test {base:.4f}")
     for chain in ("queue", "random"):
@@ -134,13 +134,13 @@ def run_seed(name: str, raw: dict, seed: int, args, work: str) -> dict:
         for round_ in range(1, args.rounds + 1):
             step = f"{work}/{chain}/r{round_}"
             if chain == "queue":
-                picks = _queue_picks(model, pool, raw, step, k, raw["num_classes"])
+                picks = queue_picks(model, pool, raw, step, k, raw["num_classes"])
             else:
                 picks = pick_rng.choice(pool, min(k, len(pool)), replace=False).tolist()
             pool = [key for key in pool if key not in set(picks)]
             for key in picks:
-                _copy_pair(raw, key, f"{step}/batch", None)
-            _ingest(
+                copy_pair(raw, key, f"{step}/batch", None)
+            ingest(
                 [
                     f"--images_dir={step}/batch/images",
                     f"--masks_dir={step}/batch/masks",
@@ -149,8 +149,8 @@ def run_seed(name: str, raw: dict, seed: int, args, work: str) -> dict:
                     "--split=train",
                 ]
             )
-            model = _train_export(data, step, _steps(args.finetune_steps), model)
-            iou = _test_iou(model, data)
+            model = train_export(data, step, steps(args.finetune_steps), model)
+            iou = test_iou(model, data)
             result[chain].append(iou)
             print(f"  {chain:<6} round {round_}: +{len(picks)} images, test {iou:.4f}", flush=True)
     return result

@@ -118,7 +118,9 @@ def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from segmodel.commands import CommandParser
+
+    parser = CommandParser(
         prog="segscale demo",
         description=__doc__.split("\n\n")[0],
         epilog="Example: segscale demo --output_dir out/demo --workers 2",

@@ -93,6 +93,21 @@ def gap_line(metrics: dict, validation: dict | None) -> str:
     return line
 
 
+def as_model_input(manifest: dict, metadata: dict | None) -> dict:
+    """The manifest with the model's input contract in place of the dataset's statistics."""
+    if metadata is None:
+        return manifest
+    norm = metadata["normalization"]
+    stats = {
+        **manifest["stats"],
+        "mean": list(norm["mean"]),
+        "std": list(norm["std"]),
+        "channels": metadata["channels"],
+        "bit_depths": {str(metadata.get("bit_depth", 8)): 1},
+    }
+    return {**manifest, "stats": stats}
+
+
 def evaluate(
     model_path,
     data_dir,
@@ -102,12 +117,15 @@ def evaluate(
     model=None,
     tta="none",
     per_image=None,
+    model_inputs=None,
 ):
     """Returns the metrics dict; writes metrics.json and overlays.png when output_dir is set.
     `tta` ("flips", "d4") averages the probabilities over flipped/rotated views. `per_image`:
     a list that receives each image's confusion matrix, in the split's order (for paired
-    comparisons of two models, segmodel/promote.py)."""
-    manifest = load_manifest(data_dir)
+    comparisons of two models, segmodel/promote.py). `model_inputs`: an export's metadata, whose
+    channels, bit depth and normalisation then prepare the images (as bulk inference does)
+    instead of the dataset's own statistics."""
+    manifest = as_model_input(load_manifest(data_dir), model_inputs)
     model = model or load_model(model_path)
     num_classes, ignore = manifest["num_classes"], manifest["ignore_label"]
     mean, std = normalization_from_manifest(manifest)

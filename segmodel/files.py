@@ -127,8 +127,19 @@ def link_atomically(source: str, target: str) -> None:
 
 
 def replace_folder(staging: str, target: str) -> None:
-    """Local: the finished folder `staging` takes the place of `target` (its old content is
-    removed first), so a reader never sees a folder half written."""
+    """Local: the finished folder `staging` takes the place of `target`, so a reader never sees
+    a folder half written. The old one is first renamed aside (`TARGET.previous`) and deleted
+    only after the swap: a crash in between leaves it there, and `recover_folder` puts it back."""
+    previous = f"{target.rstrip(os.sep)}.previous"
     if os.path.exists(target):
-        shutil.rmtree(target)
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(target, previous)
     os.replace(staging, target)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover_folder(target: str) -> None:
+    """Local: puts back the folder a crash in replace_folder left renamed aside."""
+    previous = f"{target.rstrip(os.sep)}.previous"
+    if not os.path.exists(target) and os.path.isdir(previous):
+        os.replace(previous, target)

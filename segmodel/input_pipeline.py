@@ -134,3 +134,18 @@ def make_dataset(
         deterministic=True,
     )
     return ds.batch(config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def corrupt_shards(data_dir: str, manifest: dict) -> str:
+    """Names the shards of data_dir that cannot be read to the end (TensorFlow's DataLossError
+    does not say which file)."""
+    bad = []
+    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
+    for split in manifest["splits"]:
+        for path in shard_paths(data_dir, manifest, split):
+            try:
+                for _ in tf.data.TFRecordDataset(path, compression_type=compression):
+                    pass
+            except tf.errors.DataLossError:
+                bad.append(path)
+    return ", ".join(bad) or f"a shard in {data_dir}"

@@ -48,6 +48,16 @@ def check_contract(candidate: dict, current: dict) -> None:
         )
 
 
+def check_gold(metadata: dict, manifest: dict, data_dir: str) -> None:
+    """The gold dataset must label the models' classes."""
+    names, theirs = metadata.get("class_names"), manifest.get("class_names")
+    if manifest["num_classes"] != metadata["num_classes"] or (names and theirs and names != theirs):
+        raise ValueError(
+            f"--data_dir {data_dir} labels {manifest['num_classes']} classes {theirs}; the "
+            f"models predict {metadata['num_classes']} {names}"
+        )
+
+
 def _ious(cm: np.ndarray) -> np.ndarray:
     """Per-class IoU of a [..., K, K] confusion matrix; NaN for a class absent from both."""
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -99,9 +109,12 @@ def promote(candidate: str, current: str, data_dir: str, split="test", samples=2
     """Evaluates both, decides, and promotes when the candidate is not worse beyond the noise.
     Returns the decision record (also appended to CURRENT/history.jsonl)."""
     from segmodel.evaluate import evaluate
+    from segmodel.manifest import load_manifest
     from segmodel.saving import load_metadata
 
     cand_meta = load_metadata(candidate)
+    if not files.is_remote(current):
+        files.recover_folder(current)  # a promotion killed mid-swap: the old model back
     if not files.exists(files.join(current, "metadata.json")):  # the first model: nothing to beat
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -114,9 +127,20 @@ def promote(candidate: str, current: str, data_dir: str, split="test", samples=2
         return record
     cur_meta = load_metadata(current)
     check_contract(cand_meta, cur_meta)
+    check_gold(cur_meta, load_manifest(data_dir), data_dir)
     per_image = {"candidate": [], "current": []}
-    for name, folder in (("candidate", candidate), ("current", current)):
-        evaluate(folder, data_dir, split, max_overlays=0, per_image=per_image[name])
+    for name, folder, metadata in (
+        ("candidate", candidate, cand_meta),
+        ("current", current, cur_meta),
+    ):  # each model sees the gold images as bulk inference would give them to it
+        evaluate(
+            folder,
+            data_dir,
+            split,
+            max_overlays=0,
+            per_image=per_image[name],
+            model_inputs=metadata,
+        )
     comparison = paired_bootstrap(
         np.stack(per_image["candidate"]), np.stack(per_image["current"]), samples, seed
     )

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from segmodel import commands, files, finetune
 from segmodel import config as config_lib
-from segmodel.input_pipeline import make_dataset
+from segmodel.input_pipeline import corrupt_shards, make_dataset
 from segmodel.manifest import load_manifest
 from segmodel.objective import compile_model
 from segmodel.plan import cpu_has_bf16
@@ -47,22 +47,6 @@ from segmodel.train_callbacks import (
     StepEarlyStopping,
 )
 from segmodel.unet import build_unet
-
-
-def _corrupt_shards(data_dir: str, manifest: dict) -> str:
-    """Names the shards of data_dir that cannot be read to the end."""
-    from segmodel.manifest import shard_paths
-
-    bad = []
-    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
-    for split in manifest["splits"]:
-        for path in shard_paths(data_dir, manifest, split):
-            try:
-                for _ in tf.data.TFRecordDataset(path, compression_type=compression):
-                    pass
-            except tf.errors.DataLossError:
-                bad.append(path)
-    return ", ".join(bad) or f"a shard in {data_dir}"
 
 
 def _strategy():
@@ -277,7 +261,7 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
     except tf.errors.DataLossError:
         # TensorFlow's message does not say which file; find it, then stop with one clear line.
         raise ValueError(
-            f"{_corrupt_shards(data_dir, manifest)}: truncated or corrupt; re-run ingest to "
+            f"{corrupt_shards(data_dir, manifest)}: truncated or corrupt; re-run ingest to "
             f"rewrite the shards. Training resumes from epoch {state['epochs_done']}."
         ) from None
     print(

@@ -83,4 +83,5 @@ def test_the_nightly_loop_learns_from_corrections(
 
     third = night()  # nothing corrected since: nothing appended or trained
     assert "no corrected review batch" in third.stdout
+    assert (out / "retrain" / "decided_version").read_text().strip() == "2"
     assert json.loads((train_data / "manifest.json").read_text())["version"] == 2

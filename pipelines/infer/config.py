@@ -51,6 +51,11 @@ class InferConfig:
         min_batch_size = o.min_batch_size or o.batch_size
         if o.batch_size < 1 or min_batch_size < 1 or min_batch_size > o.batch_size:
             raise ValueError("need 1 <= --min_batch_size <= --batch_size")
+        if o.resegment_older_than and not o.skip_existing:
+            raise ValueError(
+                "--resegment_older_than chooses which existing masks --skip_existing keeps; "
+                "add --skip_existing (without it every image is segmented anyway)"
+            )
         if not 0 <= o.tile_overlap < o.tile_size:
             raise ValueError("need 0 <= --tile_overlap < --tile_size")
         return cls(

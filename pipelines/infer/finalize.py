@@ -78,7 +78,7 @@ def finalize(
         "tiling": run["tiling"],
         "class_names": metadata.get("class_names"),
         "inputs": inputs,
-        "predictions": predictions,  # made now, or skipped (already made by this model)
+        "predictions": predictions,  # made now, or skipped (a mask was there)
         "skipped": skipped,
         "segmented": predictions - skipped,
         "rejects": rejects,

@@ -236,7 +236,7 @@ def _run(options, test_pipeline) -> dict:
         raise ValueError(f"{source} matches no file; check the path and the glob")
     skipped = summary.get("skipped", 0)
     if skipped and skipped == summary["predictions"] and not summary["rejects"]:
-        print(f"Nothing new: {skipped} skipped (already segmented by this model version)")
+        print(f"Nothing new: {skipped} skipped (already segmented)")
     return summary
 
 

@@ -58,15 +58,17 @@ def _lines(path: str):
 
 
 def superseded_by(output_dir: str, batch: int, previous: dict) -> dict[str, dict[str, list]]:
-    """The records of earlier batches whose key this batch brings again: {split: {shard:
-    [keys]}}. Reads this batch's key index into memory and streams the earlier ones."""
+    """The live records of earlier batches whose key this batch brings again: {split: {shard:
+    [keys]}} (a record already superseded by an earlier append is not counted twice). Reads
+    this batch's key index into memory and streams the earlier ones."""
     new = {entry["key"] for entry in _lines(FileSystems.join(output_dir, keys_name(batch)))}
     found: dict[str, dict[str, list]] = {}
     if not new:
         return found
+    gone = {shard: set(keys) for shard, keys in (previous.get("superseded") or {}).items()}
     for earlier in previous.get("batches", []):
         for entry in _lines(FileSystems.join(output_dir, earlier["keys_file"])):
-            if entry["key"] in new:
+            if entry["key"] in new and entry["key"] not in gone.get(entry["shard"], ()):
                 found.setdefault(entry["split"], {}).setdefault(entry["shard"], []).append(
                     entry["key"]
                 )
@@ -120,7 +122,9 @@ def next_version(previous: dict, batch_manifest: dict, config, superseded: dict)
         target["shards"] = target["shards"] + split["shards"]
         target["num_shards"] = len(target["shards"])
         target["bytes"] += split["bytes"]
-        target["records"] += split["records"] - replaced.get(name, 0)
+        target["records"] += split["records"]
+    for name, n in replaced.items():  # also in a split the batch did not write (--split)
+        grown["splits"][name]["records"] -= n
     for shards in superseded.values():
         for shard, keys in shards.items():
             grown["superseded"].setdefault(shard, [])
@@ -147,3 +151,22 @@ def next_version(previous: dict, batch_manifest: dict, config, superseded: dict)
     # except the record counts per split, which follow the live records.
     grown["stats"]["records"] = {name: s["records"] for name, s in grown["splits"].items()}
     return grown
+
+
+def check_appended(manifest: dict, config) -> None:
+    """After an --append: ValueError (exit 2) when the batch added nothing, so the dataset kept
+    its version; a scheduler must not take that for a grown dataset."""
+    if manifest.get("version", 1) >= config.batch:
+        return
+    rejects = FileSystems.join(config.output_dir, rejects_name(config.batch))
+    rejected = sum(1 for _ in _lines(rejects)) if FileSystems.exists(rejects) else 0
+    what = (
+        f"all {rejected} inputs were rejected (see {rejects})"
+        if rejected
+        else f"found no pairs under --images_dir {config.images_dir} and --masks_dir "
+        f"{config.masks_dir}"
+    )
+    raise ValueError(
+        f"--append: {what}; the dataset in {config.output_dir} is unchanged (version "
+        f"{manifest.get('version', 1)})"
+    )

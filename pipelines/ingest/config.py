@@ -19,6 +19,7 @@ from pipelines.ingest import options as own_flags
 from pipelines.ingest.pair_encoding import RecordSpec
 from segmodel.manifest import MANIFEST_NAME
 
+DEFAULT_IGNORE_LABEL = 255
 MIN_STATS_SAMPLE = 100  # images: below this the sampled mean and std are too noisy
 
 
@@ -47,19 +48,23 @@ class IngestConfig:
     stats_sample: int = 2000  # images decoded for the intensity statistics (0: all)
     s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
     batch: int = 1  # 1: a new dataset; 2, 3, ...: the batch an --append adds
-    dataset_splits: tuple[tuple[str, float | None], ...] = ()  # the dataset's (splits: the batch's)
     forced_split: str | None = None  # --split: the whole batch goes there
+    # Put before every key of the batch: "train/" for --split train on a dataset split by
+    # folders, whose keys start with their split folder (so a correction replaces its record).
+    key_prefix: str = ""
 
     @classmethod
     def from_options(cls, options: IngestOptions) -> IngestConfig:
         """Validates flags; raises ValueError with a message that names the flag."""
-        o = options
+        o = _Flags(**{k: getattr(options, k) for k in _Flags.__dataclass_fields__})
         for flag in ("images_dir", "masks_dir", "output_dir"):
             if getattr(o, flag) in (None, ""):
                 raise ValueError(f"--{flag} is required")
         previous = existing_dataset(o)
         if previous is not None:
             o = _as_in_dataset(o, previous)
+        elif o.ignore_label is None:
+            o = dataclasses.replace(o, ignore_label=DEFAULT_IGNORE_LABEL)
         if o.num_classes is None:
             raise ValueError("--num_classes is required")
         for flag in ("images_dir", "masks_dir"):
@@ -108,19 +113,21 @@ class IngestConfig:
                 f"(fewer gives noisy normalisation statistics), got {o.stats_sample}"
             )
         splits = pairing.parse_splits(o.splits)
-        batch, forced = 1, None
+        batch, forced, prefix = 1, None, ""
         if previous is not None:
             splits = tuple((n, s["fraction"]) for n, s in previous["splits"].items())
             batch = len(previous["batches"]) + 1
             forced = o.split
+            if pairing.by_folder(splits):
+                prefix = _folder_split_prefix(o, splits, forced)
         elif o.split:
             raise ValueError("--split NAME puts an --append batch in one split; use --splits")
         if forced is not None and forced not in dict(splits):
             raise ValueError(f"--split {forced}: the dataset's splits are {sorted(dict(splits))}")
         return cls(
             batch=batch,
-            dataset_splits=splits,
             forced_split=forced,
+            key_prefix=prefix,
             images_dir=o.images_dir,
             masks_dir=o.masks_dir,
             output_dir=o.output_dir,
@@ -170,6 +177,24 @@ def existing_dataset(o) -> dict | None:
     return previous
 
 
+def _folder_split_prefix(o, splits, forced: str | None) -> str:
+    """For a dataset split by folders: the key prefix of a batch given one --split ("train/"),
+    or "" for a batch laid out in split folders itself. A flat batch without --split would
+    have every pair rejected (outside_split_folders): refused here, naming the fix."""
+    if forced is not None:
+        return f"{forced}/"
+    names = [name for name, _ in splits]
+    if not is_remote(o.images_dir) and not any(
+        os.path.isdir(os.path.join(o.images_dir, name)) for name in names
+    ):
+        raise ValueError(
+            f"--append: the dataset is split by folders ({', '.join(names)}) and "
+            f"--images_dir {o.images_dir} has none of them; add --split NAME (e.g. --split "
+            "train) or lay the batch out in split folders"
+        )
+    return ""
+
+
 def _as_in_dataset(o, previous: dict):
     """The batch's flags checked against the dataset's contract (classes, ignore label,
     compression), which an --append takes from the manifest when they are not given."""
@@ -183,14 +208,15 @@ def _as_in_dataset(o, previous: dict):
                 f"--append: --{flag} {value} differs from the dataset's ({theirs}); a batch "
                 "must keep the dataset's classes"
             )
-    if o.ignore_label != previous["ignore_label"]:
+    if o.ignore_label is not None and o.ignore_label != previous["ignore_label"]:
         raise ValueError(
             f"--append: --ignore_label {o.ignore_label} differs from the dataset's "
             f"({previous['ignore_label']})"
         )
     return dataclasses.replace(
-        _Flags(**{k: getattr(o, k) for k in _Flags.__dataclass_fields__}),
+        o,
         num_classes=previous["num_classes"],
+        ignore_label=previous["ignore_label"],
         class_names=",".join(previous["class_names"]),
         compression=previous.get("compression", "none"),
     )
@@ -206,7 +232,7 @@ class _Flags:
     num_classes: int | None
     mask_mode: str
     palette: str | None
-    ignore_label: int
+    ignore_label: int | None
     splits: str
     split: str | None
     num_shards: int

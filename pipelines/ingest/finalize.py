@@ -85,6 +85,12 @@ def finalize(
         (report.key_files, batches.keys_name(batch)),
     ):
         shard_writer.concatenate(pieces, FileSystems.join(out, name), "none", s3)
+    if batch > 1 and report.accepted == 0:
+        # An --append that adds nothing leaves the dataset as it was (no new version); its
+        # rejects file says why (the launcher reports it: batches.check_appended).
+        if FileSystems.exists(temp_dir):
+            FileSystems.delete([temp_dir])
+        return manifest["counts"]
     written = {s.name for s in shards}
     ours = {n for s in manifest["splits"].values() for n in s["shards"]}
     for name in sorted(ours - written):  # no key hashed there: still a file, so -of-N holds
@@ -137,7 +143,7 @@ def print_summary(manifest: dict, output_dir: str, seconds: float, out=None) -> 
         )
     for reason, n in batch["rejects_by_reason"].items():
         print(f"  rejected {reason}: {n}", file=out)
-    print(f"Outputs: {output_dir} (manifest.json, rejects.jsonl)", file=out)
+    print(f"Outputs: {output_dir} (manifest.json, {batch['rejects_file']})", file=out)
 
 
 def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
@@ -163,7 +169,7 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
         why = f"all {counts['rejected']} inputs were rejected"
         if reason:
             why += f", {by_reason[reason]} of them {reason}"
-        raise ValueError(f"{why}; {tip or 'see rejects.jsonl'}")
+        raise ValueError(f"{why}; {tip or 'see ' + batch['rejects_file']}")
     stats, spec = manifest["stats"], config.spec
     if batch["batch"] == 1 and not stats["intensity_images"]:  # the whole sample rejected
         raise ValueError(

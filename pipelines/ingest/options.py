@@ -64,8 +64,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--ignore_label",
         type=int,
-        default=255,
-        help="Mask value for pixels that count for no class (default 255).",
+        help="Mask value for pixels that count for no class (default 255; with --append: the "
+        "dataset's).",
     )
     parser.add_argument(
         "--splits",

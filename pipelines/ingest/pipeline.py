@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.fileio import check_writable, is_remote, read_bytes
-from pipelines.ingest import listing, pairing, shard_writer
+from pipelines.ingest import batches, listing, pairing, shard_writer
 from pipelines.ingest import options as own_flags
 from pipelines.ingest.config import IngestConfig, IngestOptions, options_used
 from pipelines.ingest.finalize import check_outcome, finalize, print_summary
@@ -133,6 +133,8 @@ def _run(options, test_pipeline) -> dict:
     if is_dry_run(options):
         return {"dry_run": True}
     manifest = json.loads(read_bytes(FileSystems.join(config.output_dir, MANIFEST_NAME)))
+    if config.batch > 1:
+        batches.check_appended(manifest, config)
     print_summary(manifest, config.output_dir, time.time() - start)
     check_outcome(manifest, config)
     return manifest

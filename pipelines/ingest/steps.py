@@ -28,8 +28,10 @@ COUNTER_NAMESPACE = "ingest"
 _ROLES = (pairing.IMAGE, pairing.MASK)
 
 
-def key_file(listed: listing.Listed, role: str, root: str, suffix: str):
+def key_file(listed: listing.Listed, role: str, root: str, suffix: str, prefix: str = ""):
     """A listed file → (key, (role 0|1, name tail, size)), a Reject, or None for a hidden file.
+    `prefix` goes before the key (IngestConfig.key_prefix: "train/" for an --append batch
+    given --split train on a dataset split by folders).
 
     The tail is what follows the key in the relative path (".png", "_mask.png"): the local
     runner holds every listed file in memory during the pairing shuffle, so the smaller each
@@ -50,15 +52,18 @@ def key_file(listed: listing.Listed, role: str, root: str, suffix: str):
         image, mask = (path, None) if role == pairing.IMAGE else (None, path)
         return pairing.Reject(*problem, key, image, mask)
     tail = pairing.relative_path(path, root)[len(key) :]
-    return key, (_ROLES.index(role), tail, size)
+    return prefix + key, (_ROLES.index(role), tail, size)
 
 
-def pair_group(element, splits, images_dir: str, masks_dir: str) -> pairing.Pair | pairing.Reject:
+def pair_group(
+    element, splits, images_dir: str, masks_dir: str, prefix: str = ""
+) -> pairing.Pair | pairing.Reject:
     """(key, [(role 0|1, tail, size), ...]) → a Pair, or a Reject (unpaired, orphan, ambiguous)."""
     key, entries = element
-    roots = (images_dir, masks_dir)
+    roots, relative = (images_dir, masks_dir), key[len(prefix) :]
     entries = [
-        (_ROLES[role], pairing.join(roots[role], key + tail), size) for role, tail, size in entries
+        (_ROLES[role], pairing.join(roots[role], relative + tail), size)
+        for role, tail, size in entries
     ]
     return pairing.classify(key, entries, splits)
 
@@ -103,12 +108,13 @@ class ListFiles(_ReportingDoFn):
         super().__init__(temp_dir)
         self._splits = config.splits
         self._suffix = config.mask_suffix
+        self._prefix = config.key_prefix
         self._s3 = dict(config.s3_settings)
 
     def process(self, element):
         role, root, task = element
         for listed in listing.list_task(root, task, self._s3):
-            result = key_file(listed, role, root, self._suffix)
+            result = key_file(listed, role, root, self._suffix, self._prefix)
             if result is None:
                 continue
             if isinstance(result, pairing.Reject):
@@ -163,7 +169,7 @@ class PairEncodeAndWrite(_ReportingDoFn):
             if c.stats_sample:
                 self._sample_rate = c.stats_sample / max(1, self._progress.total)
         self._report.found += 1
-        pair = pair_group(element, c.splits, c.images_dir, c.masks_dir)
+        pair = pair_group(element, c.splits, c.images_dir, c.masks_dir, c.key_prefix)
         if isinstance(pair, pairing.Reject):
             self.reject(pair)
             return

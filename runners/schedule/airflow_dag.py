@@ -68,7 +68,9 @@ with DAG(
     if RETRAIN:
         retrain = BashOperator(
             task_id="retrain",
-            bash_command="/opt/segscale/runners/schedule/retrain.sh",
+            # The trailing space matters: a command ending in ".sh" is read by Airflow as the
+            # path of a Jinja template file, not run.
+            bash_command="/opt/segscale/runners/schedule/retrain.sh ",
             env={
                 "SEGSCALE": SEGSCALE,
                 "MODEL_DIR": f"{LOCAL}/models/current",

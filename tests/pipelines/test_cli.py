@@ -60,6 +60,8 @@ def test_unknown_command(capsys):
         (["runs", "out", "--lats=2"], "--lats", "--last"),
         (["train", "--data_dir=d", "--workdri=w"], "--workdri", "--workdir"),
         (["review", "--run=out", "--tpo=3"], "--tpo", "--top"),
+        (["review", "--rnu=out"], "--rnu", "--run"),  # the typo, not the missing --run
+        (["demo", "--worker=3"], "--worker", "--workers"),  # no abbreviations
     ],
 )
 def test_every_command_names_the_closest_flag_for_a_typo(argv, typo, suggestion, capsys):

@@ -118,7 +118,7 @@ def test_rerun_with_skip_existing_completes_without_duplicates(tmp_path, exporte
         assert (out / "masks" / f"{name}.png").stat().st_mtime_ns == mtime
 
 
-def test_skip_existing_recomputes_masks_of_another_model_version(tmp_path, exported_model):
+def test_skip_existing_recomputes_masks_not_written_by_our_models(tmp_path, exported_model):
     _inputs(tmp_path / "in")
     out = tmp_path / "out"
     _run(tmp_path / "in", out, exported_model)
@@ -204,6 +204,9 @@ def test_composite_under_test_pipeline(tmp_path, exported_model):
 def test_bad_flags(tmp_path, capsys):
     assert infer.main([f"--output_dir={tmp_path}", "--model_dir=x", *INPROCESS]) == 2
     assert "exactly one of --input_pattern" in capsys.readouterr().err
+    argv = [f"--output_dir={tmp_path}", "--model_dir=x", "--input_pattern=x/*"]
+    assert infer.main([*argv, "--resegment_older_than=current", *INPROCESS]) == 2
+    assert "add --skip_existing" in capsys.readouterr().err
 
 
 def test_tta_runs_through_the_pipeline_as_the_library_computes_it(tmp_path, exported_model):

@@ -147,3 +147,65 @@ def test_forced_split_and_contract_checks(dataset, tmp_path, capsys):
             _ingest(batch, dataset, *flags)
     with pytest.raises(ValueError, match="holds no dataset"):
         _ingest(batch, tmp_path / "empty", "--append", "--num_classes=3")
+
+
+def _counts_match_readers(out):
+    manifest = load_manifest(str(out))
+    for split, info in manifest["splits"].items():
+        assert len(_live(out, split)) == info["records"], split
+    return manifest
+
+
+def test_a_key_replaced_twice_and_across_splits_keeps_counts_true(dataset, tmp_path):
+    val_key = next(k for k, _ in _live(dataset, "val"))
+    _ingest(_folder(tmp_path / "fix1", [val_key], value=2), dataset, "--append")
+    manifest = _counts_match_readers(dataset)
+    assert manifest["batches"][1]["superseded"] == 1
+    # the same key again: the batch-2 record is replaced, the batch-1 one is not counted twice
+    manifest = _ingest(_folder(tmp_path / "fix2", [val_key], value=1), dataset, "--append")
+    assert manifest["batches"][2]["superseded"] == 1
+    manifest = _counts_match_readers(dataset)
+    assert dict(_live(dataset, "val"))[val_key] == {1}
+    # ... and into another split: the old split loses the record, train gains it
+    before = {s: i["records"] for s, i in manifest["splits"].items()}
+    manifest = _ingest(
+        _folder(tmp_path / "fix3", [val_key], value=2), dataset, "--append", "--split=train"
+    )
+    _counts_match_readers(dataset)
+    assert manifest["splits"]["val"]["records"] == before["val"] - 1
+    assert manifest["splits"]["train"]["records"] == before["train"] + 1
+    assert val_key in dict(_live(dataset, "train")) and val_key not in dict(_live(dataset, "val"))
+
+
+def test_a_batch_that_adds_nothing_leaves_the_dataset_as_it_was(dataset, tmp_path, capsys):
+    before = (dataset / "manifest.json").read_bytes()
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    argv = [f"--images_dir={empty / 'images'}", f"--masks_dir={empty / 'masks'}"]
+    assert ingest.main([*argv, f"--output_dir={dataset}", "--append", *INPROCESS]) == 2
+    assert "found no pairs" in capsys.readouterr().err
+    write(str(empty / "images" / "lonely.png"), encode(random_pair(0, 8, 8)[0]))  # no mask
+    assert ingest.main([*argv, f"--output_dir={dataset}", "--append", *INPROCESS]) == 2
+    assert "all 1 inputs were rejected" in capsys.readouterr().err
+    assert (dataset / "manifest.json").read_bytes() == before
+    assert not list(dataset.glob("*-b002-*.tfrecord"))
+
+
+def test_appending_to_a_dataset_split_by_folders(tmp_path):
+    root = tmp_path / "raw"
+    for split in ("train", "val", "test"):
+        for i in range(3):
+            image, mask = random_pair(i + 10 * len(split), 20, 24)
+            write(str(root / "images" / split / f"{split}{i}.png"), encode(image))
+            write(str(root / "masks" / split / f"{split}{i}.png"), encode(np.full_like(mask, 1)))
+    out = tmp_path / "data"
+    _ingest(root, out, "--num_classes=3", "--splits=folders", "--ignore_label=250")
+    flat = _folder(tmp_path / "review", ["train1", "new"], seed=5, value=2)
+    with pytest.raises(ValueError, match="split by folders .* add --split NAME"):
+        _ingest(flat, out, "--append")
+    manifest = _ingest(flat, out, "--append", "--split=train")  # ignore label: the dataset's
+    assert manifest["ignore_label"] == 250 and manifest["batches"][1]["superseded"] == 1
+    live = dict(_live(out, "train"))
+    assert live["train/train1"] == {2} and live["train/new"] == {2}  # the correction replaced it
+    _counts_match_readers(out)

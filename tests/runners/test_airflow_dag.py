@@ -23,12 +23,22 @@ PARSE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
+
+def render(task, dag):  # as a worker would before running it (a .sh command is a template file)
+    try:
+        task.resolve_template_files()
+        task.render_template_fields(context={}, jinja_env=dag.get_template_env())
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
 print(json.dumps({
     "errors": {k: str(v)[-2000:] for k, v in bag.import_errors.items()},
     "dags": {
         dag_id: {t.task_id: {"type": type(t).__name__, "downstream": sorted(t.downstream_task_ids),
                              "trigger_rule": str(t.trigger_rule),
-                             "options": getattr(t, "pipeline_options", None)}
+                             "options": getattr(t, "pipeline_options", None),
+                             "render_error": render(t, dag)}
                  for t in dag.tasks}
         for dag_id, dag in bag.dags.items()
     },
@@ -63,6 +73,7 @@ def test_the_airflow_dag_parses_with_its_four_tasks(tmp_path):
     assert tasks["review_queue"]["trigger_rule"].lower().endswith("all_done")
     assert tasks["review_queue"]["downstream"] == ["retrain"]
     assert tasks["retrain"]["trigger_rule"].lower().endswith("all_done")
+    assert {name: t["render_error"] for name, t in tasks.items()} == dict.fromkeys(tasks)
     options = tasks["segment_new_images"]["options"]
     assert options["sdk_container_image"].endswith("/segscale-worker:0.1.0")
     assert "setup_file" not in options  # workers start from the image, nothing installed

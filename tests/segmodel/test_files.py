@@ -65,3 +65,25 @@ def test_link_and_replace_folder(tmp_path):
     (tmp_path / "new" / "fresh").write_text("")
     files.replace_folder(str(tmp_path / "new"), str(tmp_path / "old"))
     assert os.listdir(tmp_path / "old") == ["fresh"] and not (tmp_path / "new").exists()
+
+
+def test_a_swap_killed_half_way_is_recovered(tmp_path, monkeypatch):
+    (tmp_path / "current").mkdir()
+    (tmp_path / "current" / "model.keras").write_text("old")
+    (tmp_path / "staging").mkdir()
+    real = os.replace
+    calls = []
+
+    def killed(source, target):
+        calls.append(target)
+        if target.endswith("current"):  # after the old folder was renamed aside
+            raise KeyboardInterrupt("killed")
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        files.replace_folder(str(tmp_path / "staging"), str(tmp_path / "current"))
+    monkeypatch.setattr(os, "replace", real)
+    assert not (tmp_path / "current").exists()
+    files.recover_folder(str(tmp_path / "current"))
+    assert (tmp_path / "current" / "model.keras").read_text() == "old"

@@ -17,8 +17,9 @@ def test_the_fine_tune_starts_from_the_parents_weights(exported_model, ingested_
     manifest = load_manifest(str(ingested_dir))
     metadata = finetune.parent_of(str(exported_model))
     cfg = finetune.finetune_config(metadata, [])
-    assert cfg.model == finetune.finetune_config(metadata, []).model  # the parent's architecture
     parent_cfg = metadata["config"]
+    assert cfg.to_dict()["model"] == parent_cfg["model"]  # the parent's architecture
+    assert json.loads(json.dumps(cfg.to_dict()["data"])) == parent_cfg["data"]
     assert cfg.train.learning_rate == pytest.approx(
         parent_cfg["train"]["learning_rate"] * finetune.FINETUNE["learning_rate_scale"]
     )
