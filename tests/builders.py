@@ -118,3 +118,34 @@ def fingerprint_manifest(
             "class_frequencies": list(frequencies),
         },
     }
+
+
+def nightly(model_dir, incoming, out, **env):
+    """A function that runs runners/schedule/nightly.sh once as cron would (the in-process
+    profile), checks that it exited 0 or 3 (quiet or drift), and returns the finished process."""
+    import shutil
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "..", "runners", "schedule", "nightly.sh")
+    env = dict(
+        os.environ,
+        SEGSCALE=os.path.join(os.path.dirname(sys.executable), "segscale"),
+        MODEL_DIR=str(model_dir),
+        INPUT_PATTERN=f"{incoming}/**",
+        OUTPUT_DIR=str(out),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **env,
+    )
+
+    def night():
+        done = subprocess.run(
+            [shutil.which("bash"), script, "--profile=inprocess"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-3000:]
+        return done
+
+    return night

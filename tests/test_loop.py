@@ -3,16 +3,12 @@ review queue, a person's corrections appended to the training data, a fine-tune 
 current model, and a promotion decision recorded in the current model's folder."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
+from builders import nightly
 
 from pipelines.monitor import ledger
-
-NIGHTLY = os.path.join(os.path.dirname(__file__), "..", "runners", "schedule", "nightly.sh")
 
 
 @pytest.mark.slow
@@ -25,29 +21,16 @@ def test_the_nightly_loop_learns_from_corrections(
     shutil.copytree(ingested_dir, train_data)  # the dataset the current model was trained on
     incoming, out = tmp_path / "incoming", tmp_path / "pred"
     shutil.copytree(synthetic_dir / "images", incoming)
-    env = dict(
-        os.environ,
-        SEGSCALE=os.path.join(os.path.dirname(sys.executable), "segscale"),
-        MODEL_DIR=str(current),
-        INPUT_PATTERN=f"{incoming}/**",
-        OUTPUT_DIR=str(out),
+    night = nightly(
+        current,
+        incoming,
+        out,
         REVIEW_TOP="4",
         RETRAIN="1",
         TRAIN_DATA=str(train_data),
         GOLD_DATA=str(ingested_dir),
         TRAIN_FLAGS="--set train.epochs=1 --set train.steps_per_epoch=2",
-        TF_CPP_MIN_LOG_LEVEL="2",
     )
-
-    def night():
-        done = subprocess.run(
-            [shutil.which("bash"), NIGHTLY, "--profile=inprocess"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode in (0, 3), done.stdout[-2000:] + done.stderr[-3000:]
-        return done
 
     first = night()
     assert "no corrected review batch" in first.stdout

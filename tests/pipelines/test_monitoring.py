@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from builders import nightly
 from PIL import Image
 
 from pipelines.infer import pipeline as infer
@@ -208,32 +209,8 @@ def test_three_scheduled_nights_ledger_drift_and_review(tmp_path, exported_model
 def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exported_model):
     """runners/schedule/nightly.sh as cron runs it: 0 on a clean night, 3 on a shifted one (the
     review queue written all the same), 0 on a night with nothing new."""
-    import subprocess
-    import sys
-
     incoming, out = tmp_path / "incoming", tmp_path / "pred"
-    env = dict(
-        os.environ,
-        SEGSCALE=os.path.join(os.path.dirname(sys.executable), "segscale"),
-        MODEL_DIR=str(exported_model),
-        INPUT_PATTERN=f"{incoming}/**",
-        OUTPUT_DIR=str(out),
-        REVIEW_TOP="3",
-        TF_CPP_MIN_LOG_LEVEL="2",
-    )
-    script = os.path.join(
-        os.path.dirname(__file__), "..", "..", "runners", "schedule", "nightly.sh"
-    )
-
-    def night():
-        done = subprocess.run(
-            [shutil.which("bash"), script, "--profile=inprocess"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode in (0, 3), done.stderr[-3000:]
-        return done
+    night = nightly(exported_model, incoming, out, REVIEW_TOP="3")
 
     _night(incoming, 1, 16, seed=101)
     first = night()
