@@ -54,13 +54,14 @@ class IngestConfig:
     key_prefix: str = ""
 
     @classmethod
-    def from_options(cls, options: IngestOptions) -> IngestConfig:
+    def from_options(cls, options: IngestOptions, dry_run: bool = False) -> IngestConfig:
         """Validates flags; raises ValueError with a message that names the flag."""
         o = _Flags(**{k: getattr(options, k) for k in _Flags.__dataclass_fields__})
         for flag in ("images_dir", "masks_dir", "output_dir"):
             if getattr(o, flag) in (None, ""):
                 raise ValueError(f"--{flag} is required")
-        previous = existing_dataset(o)
+        # A dry run writes nothing and may have no credentials: it does not look at the folder.
+        previous = None if dry_run else existing_dataset(o)
         if previous is not None:
             o = _as_in_dataset(o, previous)
         elif o.ignore_label is None:

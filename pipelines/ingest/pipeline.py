@@ -122,7 +122,7 @@ def run(argv=None, test_pipeline=None) -> dict:
 
 def _run(options, test_pipeline) -> dict:
     config = dataclasses.replace(
-        IngestConfig.from_options(options.view_as(IngestOptions)),
+        IngestConfig.from_options(options.view_as(IngestOptions), dry_run=is_dry_run(options)),
         s3_settings=tuple(s3_settings(options).items()),
     )
     if not is_dry_run(options):  # a dry run writes nothing (and may have no credentials)
