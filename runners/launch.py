@@ -40,18 +40,8 @@ def filesystem_flags(parser, argv):
     the `with` block. Any other unknown flag is an error."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    known = getattr(parser, "flag_names", None)  # segmodel.commands.CommandParser's
-    if known is not None:  # a typo before a missing flag: the typo is the news
-        typos = [
-            a.split("=", 1)[0]
-            for a in argv or []
-            if a.startswith("--")
-            and a != "--"
-            and a.split("=", 1)[0] not in known
-            and not a[2:].startswith(WORKER_OPTION_PREFIXES)
-        ]
-        if typos:
-            parser.error(f"unrecognized arguments: {' '.join(typos)}")
+    if hasattr(parser, "reject_typos"):  # segmodel.commands.CommandParser: typos come first
+        parser.reject_typos(argv or [], WORKER_OPTION_PREFIXES)
     args, rest = parser.parse_known_args(argv)
     names = [a for a in rest if a.startswith("--")]
     unknown = [a for a in names if not a[2:].startswith(WORKER_OPTION_PREFIXES)]

@@ -27,16 +27,24 @@ class CommandParser(argparse.ArgumentParser):
         self.flag_names.extend(action.option_strings)
         return action
 
-    def parse_args(self, args=None, namespace=None):
-        """Unknown flags first, before argparse reports missing ones: the typo is the news."""
-        argv = sys.argv[1:] if args is None else list(args)
+    def reject_typos(self, argv, passing: tuple[str, ...] = ()) -> None:
+        """Exit 2 on a `--flag` in `argv` that this parser does not define (except names that
+        start with one of `passing`), before argparse would report a missing one: the typo is
+        the news."""
         unknown = [
-            a
+            a.split("=", 1)[0]
             for a in argv
-            if a.startswith("--") and a != "--" and a.split("=", 1)[0] not in self.flag_names
+            if a.startswith("--")
+            and a != "--"
+            and a.split("=", 1)[0] not in self.flag_names
+            and not a[2:].startswith(passing)
         ]
         if unknown:
             self.error("unrecognized arguments: " + " ".join(unknown))
+
+    def parse_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        self.reject_typos(argv)
         return super().parse_args(argv, namespace)
 
     def error(self, message):

@@ -110,12 +110,12 @@ def promote(candidate: str, current: str, data_dir: str, split="test", samples=2
     Returns the decision record (also appended to CURRENT/history.jsonl)."""
     from segmodel.evaluate import evaluate
     from segmodel.manifest import load_manifest
-    from segmodel.saving import load_metadata
+    from segmodel.saving import METADATA_NAME, load_metadata
 
     cand_meta = load_metadata(candidate)
     if not files.is_remote(current):
         files.recover_folder(current)  # a promotion killed mid-swap: the old model back
-    if not files.exists(files.join(current, "metadata.json")):  # the first model: nothing to beat
+    if not files.exists(files.join(current, METADATA_NAME)):  # the first model: nothing to beat
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "decision": "promoted",

@@ -33,7 +33,7 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-REJECTS_FIRST = "rejects.jsonl"  # batch 1's rejects file (the name every dataset has)
+from segmodel.manifest import REJECTS_NAME
 
 
 def keys_name(batch: int) -> str:
@@ -41,7 +41,8 @@ def keys_name(batch: int) -> str:
 
 
 def rejects_name(batch: int) -> str:
-    return REJECTS_FIRST if batch == 1 else f"rejects-b{batch:03d}.jsonl"
+    # batch 1: the name every dataset has
+    return REJECTS_NAME if batch == 1 else f"rejects-b{batch:03d}.jsonl"
 
 
 def shard_infix(batch: int) -> str:
