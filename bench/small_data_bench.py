@@ -1,6 +1,7 @@
 """Small-data quality: our default plan against the seed tutorial's model, same data, same budget.
 
     .venv/bin/python bench/small_data_bench.py --minutes 4
+    .venv/bin/python bench/small_data_bench.py --minutes 10 --nnunet
     .venv/bin/python bench/small_data_bench.py --minutes 2 --datasets nuclei_blocks \
         --skip_seed --variant group=model.norm=group --variant bn99=model.norm_momentum=0.99
 
@@ -14,7 +15,9 @@ For each: ingest with `--splits folders`, train `--preset default` with
 `train.max_minutes=--minutes`, evaluate the best checkpoint on the test split (native
 resolution, segmodel.evaluate); train the seed baseline (bench/seed_baseline.py) for the same
 minutes and evaluate it the same way. Prints both test mean IoUs and the difference per dataset.
-`--variant NAME=SET,SET` adds rows of the default plan with `--set` overrides (the
+`--nnunet` adds nnU-Net v2's 2D configuration at the same budget (bench/nnunet_peer.py: its own
+package in a venv of its own, its own planning, training on the CPU and inference; scored with
+our metric). `--variant NAME=SET,SET` adds rows of the default plan with `--set` overrides (the
 normalisation measurements in docs/benchmarks.md), each also reporting how far inference-mode
 masks on the training images are from training-mode masks.
 """
@@ -31,14 +34,26 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def ingest(name: str, work: str) -> str:
+def build(name: str, work: str) -> dict:
+    """The dataset's image/mask folders (built once per work folder)."""
     from small_datasets import BUILDERS
 
+    raw = os.path.join(work, name, "raw")
+    spec_file = os.path.join(work, name, "spec.json")
+    if not os.path.exists(spec_file):
+        spec = BUILDERS[name](raw)
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+    with open(spec_file) as f:
+        return json.load(f)
+
+
+def ingest(name: str, work: str) -> str:
     from pipelines.ingest import pipeline as ingest_pipeline
 
     data = os.path.join(work, name, "data")
     if not os.path.exists(os.path.join(data, "manifest.json")):
-        spec = BUILDERS[name](os.path.join(work, name, "raw"))
+        spec = build(name, work)
         ingest_pipeline.run(
             [
                 f"--images_dir={spec['images_dir']}",
@@ -111,6 +126,14 @@ def seed(data: str, minutes: float) -> dict:
     }
 
 
+def nnunet(name: str, work: str, minutes: float, venv: str) -> dict:
+    import nnunet_peer
+    from small_datasets import BUILDERS
+
+    dataset_id = 501 + list(BUILDERS).index(name)
+    return nnunet_peer.run(name, build(name, work), minutes, work, dataset_id, venv)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=4, help="Training budget per model.")
@@ -120,6 +143,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="", help="Reuse ingested data (default: temp).")
     parser.add_argument("--skip_seed", action="store_true", help="Only our rows.")
     parser.add_argument("--skip_default", action="store_true", help="No plain default row.")
+    parser.add_argument(
+        "--nnunet", action="store_true", help="Add nnU-Net v2 2D (bench/nnunet_peer.py) rows."
+    )
+    parser.add_argument("--nnunet_venv", default="", help="Its virtual environment (created).")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=SET,SET")
     parser.add_argument("--json", default="", help="Also write the results here.")
     args = parser.parse_args(argv)
@@ -136,9 +163,18 @@ def main(argv=None) -> int:
             run = os.path.join(work, name, f"run-{variant}-{int(time.time())}")
             print(f"\n=== {name}: {variant} {overrides or ''}", flush=True)
             rows[variant] = ours(data, run, args.minutes, overrides)
+        if args.nnunet:
+            import nnunet_peer
+
+            print(f"\n=== {name}: nnU-Net", flush=True)
+            venv = args.nnunet_venv or nnunet_peer.DEFAULT_VENV
+            rows["nnunet"] = nnunet(name, work, args.minutes, venv)
         if not args.skip_seed:
             print(f"\n=== {name}: seed baseline", flush=True)
             rows["seed"] = seed(data, args.minutes)
+        if args.json:  # after every dataset: a long run that stops keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
     print(f"\nTest mean IoU, {args.minutes:g} min of training per model (work: {work})")
     print(
         f"{'dataset':<16} {'model':<10} {'test mIoU':>9} {'vs seed':>8} {'steps/epochs':>12} "
@@ -154,9 +190,6 @@ def main(argv=None) -> int:
                 f"{name:<16} {model:<10} {r['mean_iou']:>9.4f} {delta:>8} {count:>12} "
                 f"{r['seconds']:>7.0f} {agree:>14}"
             )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
     return 0
 
 

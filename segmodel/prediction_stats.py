@@ -52,16 +52,37 @@ def size_bin_range(index: int) -> tuple[float, float]:
     return 2 ** (index / SIZE_BINS_PER_OCTAVE), 2 ** ((index + 1) / SIZE_BINS_PER_OCTAVE)
 
 
+def top_class(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes [H, W] uint8, or uint16 past 256 classes; confidence [H, W]) of probabilities
+    [H, W, K]: the same as (probs.argmax(-1), probs.max(-1)), ties to the lower class, in one
+    pass over the K class planes. numpy's reductions over a short last axis are slow (about
+    3.4 ms for both on a 256x256x4 image against 1.0 ms here), and bulk inference does this for
+    every image on the worker's one thread, beside the model."""
+    confidence = probs[..., 0].copy()
+    classes = np.zeros(confidence.shape, np.uint8 if probs.shape[-1] <= 256 else np.uint16)
+    for k in range(1, probs.shape[-1]):
+        plane = probs[..., k]
+        classes[plane > confidence] = k
+        np.maximum(confidence, plane, out=confidence)
+    return classes, confidence
+
+
 def image_stats(
-    probs: np.ndarray, model_input: np.ndarray, file_channels: int, file_bit_depth: int
+    probs: np.ndarray,
+    model_input: np.ndarray,
+    file_channels: int,
+    file_bit_depth: int,
+    confidence: np.ndarray | None = None,
 ) -> dict:
     """Record fields for one segmented image: probabilities [H, W, K], the normalised input
-    [H, W, C] the model saw, and the channels and bit depth of the file it came from."""
+    [H, W, C] the model saw, and the channels and bit depth of the file it came from
+    (`confidence`, probs.max(-1), when the caller has it from `top_class`)."""
     num_classes = probs.shape[-1]
-    confidence = probs.max(-1)
+    if confidence is None:
+        confidence = top_class(probs)[1]
     bins = np.minimum((confidence * CONFIDENCE_BINS).astype(np.int32), CONFIDENCE_BINS - 1)
     histogram = np.bincount(bins.ravel(), minlength=CONFIDENCE_BINS)
-    pixels = model_input.reshape(-1, model_input.shape[-1])  # no float64 copy of a big image
+    means, stds = channel_moments(model_input)
     return {
         "mean_confidence": round(float(confidence.mean()), 6),
         "uncertain_fraction": round(
@@ -70,9 +91,22 @@ def image_stats(
         "confidence_histogram": [int(c) for c in histogram],
         "file_channels": int(file_channels),
         "file_bit_depth": int(file_bit_depth),
-        "input_mean": [round(float(v), 5) for v in pixels.mean(0, dtype=np.float64)],
-        "input_std": [round(float(v), 5) for v in pixels.std(0, dtype=np.float64)],
+        "input_mean": [round(v, 5) for v in means],
+        "input_std": [round(v, 5) for v in stds],
     }
+
+
+def channel_moments(image: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and (population) standard deviation of an image [H, W, C], in float64
+    and in two passes like numpy's std; one channel plane at a time, which is ten times faster
+    than reducing the [H*W, C] view over its first axis."""
+    means, stds = [], []
+    for c in range(image.shape[-1]):
+        plane = image[..., c].astype(np.float64)
+        mean = plane.mean()
+        means.append(float(mean))
+        stds.append(float(np.sqrt(np.square(plane - mean).mean())))
+    return means, stds
 
 
 def file_kind(array: np.ndarray) -> tuple[int, int]:

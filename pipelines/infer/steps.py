@@ -20,7 +20,7 @@ from pipelines.progress import Progress
 from pipelines.rejects import Reject
 from pipelines.run_paths import mask_path
 from pipelines.worker_exit import freeze_at_exit
-from segmodel.prediction_stats import file_kind, image_stats
+from segmodel.prediction_stats import file_kind, image_stats, top_class
 
 NAMESPACE = "infer"
 
@@ -95,9 +95,8 @@ class WriteOutputs(beam.DoFn):
     def process(self, element):
         (relative, file_channels, file_bit_depth), result = element
         probs = result.inference
-        classes = probs.argmax(-1).astype(np.uint8)
-        stats = image_stats(probs, result.example, file_channels, file_bit_depth)
-        confidence = stats["mean_confidence"]
+        classes, confidence = top_class(probs)
+        stats = image_stats(probs, result.example, file_channels, file_bit_depth, confidence)
         version = self._metadata["model_version"]
         if self._save_probabilities:
             buffer = io.BytesIO()
@@ -113,7 +112,7 @@ class WriteOutputs(beam.DoFn):
                 self._metadata["num_classes"],
                 {
                     "model_version": version,
-                    "mean_confidence": f"{confidence:.6f}",
+                    "mean_confidence": f"{stats['mean_confidence']:.6f}",
                     "uncertain_fraction": f"{stats['uncertain_fraction']:.6f}",
                 },
             ),
@@ -122,7 +121,7 @@ class WriteOutputs(beam.DoFn):
         self._progress.add()
         yield {
             **prediction_record(
-                relative, classes, self._metadata["num_classes"], confidence, version
+                relative, classes, self._metadata["num_classes"], stats["mean_confidence"], version
             ),
             **stats,
         }

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from segmodel.prediction_stats import RunStats, image_stats, uncertain_threshold
+from segmodel.prediction_stats import (
+    RunStats,
+    channel_moments,
+    image_stats,
+    top_class,
+    uncertain_threshold,
+)
 
 
 def _record(rng, h, w, k=3, skipped=False):
@@ -51,3 +57,30 @@ def test_run_statistics_merge_and_match_numpy_on_all_pixels():
 def test_uncertain_threshold_is_the_midpoint_between_chance_and_certainty():
     assert uncertain_threshold(2) == 0.75
     assert uncertain_threshold(4) == pytest.approx(0.625)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 7])
+def test_top_class_equals_argmax_and_max_ties_to_the_lower_class(k):
+    rng = np.random.default_rng(k)
+    probs = rng.dirichlet(np.ones(k), size=(33, 17)).astype(np.float32)
+    probs[0, :] = 1.0 / k  # every class tied: argmax says class 0
+    probs[1, :, -1] = probs[1, :, 0]  # first and last tied
+    classes, confidence = top_class(probs)
+    np.testing.assert_array_equal(classes, probs.argmax(-1))
+    np.testing.assert_array_equal(confidence, probs.max(-1))
+    assert classes.dtype == np.uint8
+
+
+def test_top_class_past_256_classes_is_uint16():
+    probs = np.zeros((2, 3, 300), np.float32)
+    probs[1, 2, 299] = 1.0
+    classes, _ = top_class(probs)
+    assert classes.dtype == np.uint16 and classes[1, 2] == 299 and classes[0, 0] == 0
+
+
+def test_channel_moments_equal_numpy_mean_and_std_in_float64():
+    x = np.random.default_rng(3).normal(40.0, 3.0, (57, 31, 3)).astype(np.float32)
+    means, stds = channel_moments(x)
+    pixels = x.reshape(-1, 3)
+    np.testing.assert_allclose(means, pixels.mean(0, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(stds, pixels.std(0, dtype=np.float64), rtol=1e-12)
