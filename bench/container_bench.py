@@ -128,7 +128,7 @@ def main() -> None:
                 buf = io.BytesIO()
                 Image.fromarray(array).save(buf, format="PNG")
                 client.put_object(Bucket="seg", Key=key, Body=buf.getvalue())
-        make_model(os.path.join(work, "model"))
+        make_model(os.path.join(work, "model"), channels=3)
         upload(client, os.path.join(work, "model"), "model")
         s3 = flags(url)
 
