@@ -16,10 +16,10 @@ PyPI (PyTorch with it; about 2 GB, 2-3 minutes). For each dataset of bench/small
      trainer with its own recipe (SGD, poly schedule, deep supervision, its augmentation),
      where only the length is fitted to the wall-clock budget. Its 1,000 epochs of 250
      iterations would take days on this CPU; its own shorter variants (nnUNetTrainer_5epochs
-     ...) fix the epochs, not the time. This one (TRAINER below) keeps epochs of
+     ...) fix the epochs, not the time. This one (TRAINER below) starts with epochs of
      50 training and 10 validation iterations (its 5:1) and, after each epoch, sets the number
-     of epochs to what the budget holds, so the poly schedule still ends at zero at the
-     budget. Budget = the minutes, counted from the trainer's start; its final validation
+     and length of the epochs left to fill what the budget holds at the last epoch's pace, so
+     the poly schedule still ends at zero at the budget. Budget = the minutes, counted from the trainer's start; its final validation
      on the val cases comes after, as in nnU-Net;
   4. `nnUNetv2_predict` on the test images with its defaults (final checkpoint, mirroring
      test-time augmentation);
@@ -62,10 +62,13 @@ class nnUNetTrainer_SegscaleBudget(nnUNetTrainer):
         self.num_epochs = 1000  # replaced after the first epoch by what the budget holds
 
     def run_training(self):
-        # nnUNetTrainer.run_training's loop, with the epoch count set after every epoch.
+        # nnUNetTrainer.run_training's loop, with the schedule fitted after every epoch: the
+        # epochs left are what the remaining budget holds at the last epoch's pace, and their
+        # length is stretched or shrunk (its 5:1 train:val kept) so that they fill it.
         self.on_train_start()
         epoch = self.current_epoch
         while epoch < self.num_epochs:
+            began = time.time()
             self.on_epoch_start()
             self.on_train_epoch_start()
             outputs = [self.train_step(next(self.dataloader_train))
@@ -78,17 +81,19 @@ class nnUNetTrainer_SegscaleBudget(nnUNetTrainer):
                 self.on_validation_epoch_end(outputs)
             self.on_epoch_end()
             epoch += 1
-            spent = time.time() - self.started
-            per_epoch = (time.time() - self.loop_started) / (epoch - self.first_epoch)
-            self.num_epochs = max(epoch, epoch + int((self.budget_s - spent) // per_epoch))
+            per_iteration = (time.time() - began) / self.num_iterations_per_epoch
+            left = self.budget_s - (time.time() - self.started)
+            epochs_left = round(left / (50 * per_iteration))
+            if epochs_left > 0:
+                self.num_iterations_per_epoch = int(left / per_iteration / epochs_left)
+                self.num_val_iterations_per_epoch = max(1, self.num_iterations_per_epoch // 5)
+            self.num_epochs = epoch + epochs_left
             self.lr_scheduler.max_steps = self.num_epochs
-            self.print_to_log_file(f"budget: {spent:.0f} of {self.budget_s:.0f} s, "
-                                   f"{per_epoch:.1f} s an epoch, {self.num_epochs} epochs")
+            self.print_to_log_file(
+                f"budget: {left:.0f} s left, {per_iteration:.2f} s an iteration: "
+                f"{epochs_left} more epochs of {self.num_iterations_per_epoch} iterations")
         self.on_train_end()
 
-    def on_train_start(self):
-        super().on_train_start()
-        self.loop_started, self.first_epoch = time.time(), self.current_epoch
 '''
 
 
