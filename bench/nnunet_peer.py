@@ -191,17 +191,22 @@ def run(name: str, spec: dict, minutes: float, work: str, dataset_id: int, venv:
     )
     dataset = f"Dataset{dataset_id:03d}_{name}"
     converted = convert(spec, env["nnUNet_raw"], dataset)
-    log = open(os.path.join(root, f"log-{minutes:g}min.txt"), "a")
+    pred = os.path.join(root, f"pred-{minutes:g}min")
+    # A rerun starts clean: no earlier checkpoint, log or mask of this budget is read again.
+    for earlier in (os.path.join(env["nnUNet_results"], dataset), pred):
+        shutil.rmtree(earlier, ignore_errors=True)
+    log_path = os.path.join(root, f"log-{minutes:g}min.txt")
 
     def step(*args):
-        print(f"nnU-Net: {' '.join(args)}", flush=True)
-        subprocess.run(
-            [os.path.join(bin_dir, args[0]), *args[1:]],
-            env=env,
-            check=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        print(f"nnU-Net: {' '.join(args)} (output: {log_path})", flush=True)
+        with open(log_path, "a") as log:
+            subprocess.run(
+                [os.path.join(bin_dir, args[0]), *args[1:]],
+                env=env,
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     start = time.time()
     step(
@@ -221,7 +226,6 @@ def run(name: str, spec: dict, minutes: float, work: str, dataset_id: int, venv:
     trainer = "nnUNetTrainer_SegscaleBudget"
     step("nnUNetv2_train", str(dataset_id), "2d", "0", "-tr", trainer, "-device", "cpu")
     trained = time.time()
-    pred = os.path.join(root, f"pred-{minutes:g}min")
     step(
         "nnUNetv2_predict",
         "-i",
