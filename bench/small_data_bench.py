@@ -131,6 +131,7 @@ def nnunet(name: str, work: str, minutes: float, venv: str) -> dict:
     from small_datasets import BUILDERS
 
     dataset_id = 501 + list(BUILDERS).index(name)
+    venv = venv or nnunet_peer.DEFAULT_VENV
     return nnunet_peer.run(name, build(name, work), minutes, work, dataset_id, venv)
 
 
@@ -164,11 +165,8 @@ def main(argv=None) -> int:
             print(f"\n=== {name}: {variant} {overrides or ''}", flush=True)
             rows[variant] = ours(data, run, args.minutes, overrides)
         if args.nnunet:
-            import nnunet_peer
-
             print(f"\n=== {name}: nnU-Net", flush=True)
-            venv = args.nnunet_venv or nnunet_peer.DEFAULT_VENV
-            rows["nnunet"] = nnunet(name, work, args.minutes, venv)
+            rows["nnunet"] = nnunet(name, work, args.minutes, args.nnunet_venv)
         if not args.skip_seed:
             print(f"\n=== {name}: seed baseline", flush=True)
             rows["seed"] = seed(data, args.minutes)

@@ -99,7 +99,7 @@ def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
     intensity with. Same statistics as bulk inference records (`segmodel.prediction_stats`)."""
     from segmodel.config import DataConfig
     from segmodel.input_pipeline import make_dataset
-    from segmodel.prediction_stats import RunStats, image_stats
+    from segmodel.prediction_stats import RunStats, image_stats, top_class
 
     split = next((s for s in ("val", "test") if manifest["splits"].get(s, {}).get("records")), None)
     if split is None:
@@ -113,13 +113,13 @@ def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
     for image, _ in ds:
         x = image.numpy()
         probs = keras.ops.convert_to_numpy(class_probabilities(model(x, training=False)))[0]
-        classes = probs.argmax(-1)
+        classes, confidence = top_class(probs)
         counts = np.bincount(classes.ravel(), minlength=probs.shape[-1])
         record = {
             "height": probs.shape[0],
             "width": probs.shape[1],
             "class_fractions": [float(c) / classes.size for c in counts],
-            **image_stats(probs, x[0], channels, bit_depth),
+            **image_stats(probs, x[0], channels, bit_depth, confidence),
         }
         totals.add(record)
     return {"split": split, **totals.summary()}
