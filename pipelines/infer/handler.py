@@ -37,7 +37,10 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         max_batch_size: int = 8,
         unsafe: bool = False,
         tta: str = "none",
+        preloaded_by: str | None = None,
     ):
+        """`preloaded_by`: the run id whose `warm_start.WarmWorkers` may have loaded the model
+        on this worker already (then it is taken from there)."""
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self._model_dir = model_dir
         self._tile_size = tile_size
@@ -45,6 +48,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._batch_size = max_batch_size
         self._unsafe = unsafe
         self._tta = tta
+        self._preloaded_by = preloaded_by
 
     @classmethod
     def for_run(cls, model_dir: str, run: dict, unsafe: bool = False, batch_size: int = 8):
@@ -61,7 +65,13 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         )
 
     def load_model(self):
+        from pipelines.infer import warm_start
         from pipelines.model_files import local_model_dir
+
+        if self._preloaded_by:
+            model = warm_start.take(self._preloaded_by)
+            if model is not None:
+                return model
         from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher
 
         return load_model(local_model_dir(self._model_dir), unsafe=self._unsafe)

@@ -41,6 +41,7 @@ from pipelines.infer.finalize import SUMMARY_NAME, SummarizeRun, check_counts, f
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
 from pipelines.infer.inputs import read_matched, read_tfrecord_file
 from pipelines.infer.steps import DecodeInputs, WriteOutputs, failed_batch_rejects
+from pipelines.infer.warm_start import WarmWorkers
 from pipelines.model_files import local_model_dir
 from pipelines.monitor.ledger import append_run, new_run_id, run_line
 from pipelines.once import run_once
@@ -52,11 +53,12 @@ from runners.launch import cli_main, execute, is_dry_run, pipeline_options
 class SegmentImages(beam.PTransform):
     """(relative path, encoded bytes) → {predictions: records, rejects: Rejects}."""
 
-    def __init__(self, metadata: dict, config: InferConfig, handler=None):
+    def __init__(self, metadata: dict, config: InferConfig, handler=None, run_id=None):
         super().__init__()
         self._metadata = metadata
         self._config = config
         self._handler = handler  # tests inject a faulty one
+        self._run_id = run_id  # the model may be preloaded for it (warm_start)
 
     def expand(self, inputs):
         o = self._config
@@ -79,6 +81,7 @@ class SegmentImages(beam.PTransform):
                 max_batch_size=o.batch_size,
                 unsafe=o.unsafe_model,
                 tta=o.tta,
+                preloaded_by=self._run_id,
             )
         )
         # A batch whose inference raises becomes rejects (one per image), not a failed job.
@@ -116,9 +119,11 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
 
 def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
     o = config
+    # In the listing stage, which every worker runs: their model loads while the listing runs.
+    warm = "WarmWorkers" >> beam.ParDo(WarmWorkers(run["run_id"], o.model_dir, o.unsafe_model))
     if o.input_pattern:
         root = pattern_root(o.input_pattern)
-        matched = pipeline | "Match" >> fileio.MatchFiles(o.input_pattern)
+        matched = pipeline | "Match" >> fileio.MatchFiles(o.input_pattern) | warm
         inputs_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
         read = (
             matched
@@ -133,6 +138,7 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
         read = (
             pipeline
             | "MatchShards" >> fileio.MatchFiles(o.input_tfrecords)
+            | warm
             | "DistributeShards" >> beam.Reshuffle()
             | "ReadShards" >> beam.FlatMap(read_tfrecord_file).with_outputs("rejects", main="files")
         )
@@ -142,7 +148,7 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
             | "FlattenRead" >> beam.Flatten()
             | "CountInputs" >> beam.combiners.Count.Globally()
         )
-    segmented = files | "Segment" >> SegmentImages(metadata, o)
+    segmented = files | "Segment" >> SegmentImages(metadata, o, run_id=run["run_id"])
     rejects = (read_rejects, segmented["rejects"]) | "AllRejects" >> beam.Flatten()
     predictions = segmented["predictions"]
     out = o.output_dir.rstrip("/")
