@@ -119,7 +119,8 @@ def WriteJsonLines(records, prefix: str):  # noqa: N802  (Beam names composites 
 
 def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
     o = config
-    # In the listing stage, which every worker runs: their model loads while the listing runs.
+    # In the listing stage, which the FnApiRunner sets up on every worker process: the model
+    # loads there while the listing and the reshuffle run (warm_start).
     warm = "WarmWorkers" >> beam.ParDo(WarmWorkers(run["run_id"], o.model_dir, o.unsafe_model))
     if o.input_pattern:
         root = pattern_root(o.input_pattern)
