@@ -19,21 +19,27 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.fileio import copy_to_local, is_remote
 
 FILES = ("model.keras", "metadata.json")
-_copies: dict[str, str] = {}
+_copies: dict[str, tuple] = {}  # model_dir -> (the files' stamp, the local copy)
 _lock = threading.Lock()
 
 
 def local_model_dir(model_dir: str) -> str:
-    """`model_dir` itself when local; else a local copy of its model files (cached)."""
+    """`model_dir` itself when local; else a local copy of its model files, cached while their
+    sizes and modification times stay the same: a long-lived worker (Flink, Dataflow) that ran
+    an earlier job copies the model again once `segscale promote` has replaced it in place."""
     if not is_remote(model_dir):
         return model_dir
+    paths = [FileSystems.join(model_dir.rstrip("/"), name) for name in FILES]
+    stamp = tuple(
+        (m.path, m.size_in_bytes, m.last_updated_in_seconds)
+        for result in FileSystems.match(paths)
+        for m in result.metadata_list
+    )
     with _lock:
-        if model_dir not in _copies:
+        if _copies.get(model_dir, (None, None))[0] != stamp:
             target = tempfile.mkdtemp(prefix="segscale-model-")
             atexit.register(shutil.rmtree, target, ignore_errors=True)
-            for name in FILES:
-                copy_to_local(
-                    FileSystems.join(model_dir.rstrip("/"), name), os.path.join(target, name)
-                )
-            _copies[model_dir] = target
-        return _copies[model_dir]
+            for path, name in zip(paths, FILES, strict=True):
+                copy_to_local(path, os.path.join(target, name))
+            _copies[model_dir] = (stamp, target)
+        return _copies[model_dir][1]

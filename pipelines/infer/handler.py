@@ -69,7 +69,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         from pipelines.model_files import local_model_dir
 
         if self._preloaded_by:
-            model = warm_start.take(self._preloaded_by)
+            model = warm_start.take(self._preloaded_by, self._model_dir, self._unsafe)
             if model is not None:
                 return model
         from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher

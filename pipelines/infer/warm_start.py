@@ -3,26 +3,29 @@
     matched | "WarmWorkers" >> beam.ParDo(WarmWorkers(run_id, model_dir, unsafe))
     KerasSegmentationHandler(model_dir, ..., preloaded_by=run_id)     # takes it, once
 
-A worker spends 3-4 s importing TensorFlow and Keras and loading the model, and Beam asks for the
-model (the handler's `load_model`, in RunInference's setup) only when the inference stage begins,
-after the listing and the reshuffle; the worker's two cores idle meanwhile. `WarmWorkers` sits
-in the listing stage, which the FnApiRunner sets up on every worker process, even those whose
-share of it is empty: its `setup` starts the load in a daemon thread, and `take()` hands the
-handler of the same run that model, once. Anything else (a failed preload, a worker that never
-ran the listing stage, a preload of another run, which may be an older file at the same path)
-falls back to the handler's own load, so this only ever saves time
-(about 1 s of a 1,000-image local run's start, more where listing takes longer:
-docs/benchmarks.md).
+A worker spends about 3.5 s importing TensorFlow and Keras and loading the model, and Beam asks
+for the model (the handler's `load_model`, in RunInference's setup) only when the inference
+stage begins, after the listing and the reshuffle; the worker's cores idle meanwhile.
+`WarmWorkers` sits in the listing stage. The FnApiRunner with several worker processes sets that
+stage up on every one of them, those with an empty share included (how Beam 2.77 splits a
+stage's input, not a promise of its API; tests/pipelines/test_warm_start.py checks it); on
+Flink or Dataflow, only the processes that run the listing. Its `setup` starts the load in a
+daemon thread, and `take()` hands the handler of the same run, model and safe mode that model,
+once. Anything else (a failed preload, a process that never ran the listing stage, a preload of
+another run) falls back to the handler's own load, so this only ever saves time: 0.5-1.5 s of a
+1,000-image local run's start (docs/benchmarks.md), more where listing takes longer.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 import apache_beam as beam
 
 _lock = threading.Lock()
-_preload: dict = {}  # run id -> {"thread": Thread, "model": model or None}; one run at a time
+_preload: dict = {}  # (run id, model_dir, unsafe) -> {"model": model or None}; one at a time
+_threads: list[threading.Thread] = []  # loads started and not yet waited for
 
 
 def _load(model_dir: str, unsafe: bool, slot: dict) -> None:
@@ -31,39 +34,55 @@ def _load(model_dir: str, unsafe: bool, slot: dict) -> None:
         from segmodel.saving import load_model  # imports TensorFlow and Keras
 
         slot["model"] = load_model(local_model_dir(model_dir), unsafe=unsafe)
-    except Exception:  # noqa: BLE001  the handler's own load reports the error, where it belongs
-        slot["model"] = None
+    except Exception:
+        slot["model"] = None  # the handler's own load reports the error, where it belongs
+
+
+def _wait_for_loads(timeout: float | None = None) -> None:
+    with _lock:
+        threads = list(_threads)
+    for thread in threads:
+        thread.join(timeout)
+    with _lock:
+        _threads[:] = [t for t in _threads if t.is_alive()]
+
+
+# A process that exits during a load (a failed listing, a cancelled job) lets it finish first:
+# a daemon thread stopped inside TensorFlow's import can crash the exit and hide the real error.
+atexit.register(_wait_for_loads, 30)
 
 
 def start(run_id: str, model_dir: str, unsafe: bool) -> None:
     """Starts loading the run's model in the background, unless that has started already. A
     new run drops an earlier run's preload that nothing took."""
+    key = (run_id, model_dir, unsafe)
     with _lock:
-        if run_id in _preload:
+        if key in _preload:
             return
         _preload.clear()
         slot: dict = {"model": None}
-        slot["thread"] = threading.Thread(
+        _preload[key] = slot
+        thread = threading.Thread(
             target=_load, args=(model_dir, unsafe, slot), name="segscale-warm-start", daemon=True
         )
-        _preload[run_id] = slot
-        slot["thread"].start()
+        _threads.append(thread)
+        thread.start()
 
 
-def take(run_id: str):
-    """The model preloaded for this run, once; else None. Waits for any load under way first,
-    so that TensorFlow is never imported by two threads at once."""
+def take(run_id: str, model_dir: str, unsafe: bool):
+    """The model preloaded for this run, model and safe mode, once; else None. Waits for every
+    load under way first, so that TensorFlow is never imported by two threads at once, and
+    drops whatever preload is left (nothing else will take it)."""
+    _wait_for_loads()
     with _lock:
-        slots = list(_preload.values())
-    for slot in slots:
-        slot["thread"].join()
-    with _lock:
-        slot = _preload.pop(run_id, None)
+        slot = _preload.pop((run_id, model_dir, unsafe), None)
+        _preload.clear()
     return slot["model"] if slot else None
 
 
 class WarmWorkers(beam.DoFn):
-    """Passes elements through; on each worker it is set up on, starts the model's load."""
+    """Passes elements through; on each worker process it is set up on, starts the model's
+    load."""
 
     def __init__(self, run_id: str, model_dir: str, unsafe: bool):
         self._run_id = run_id

@@ -9,6 +9,7 @@ options must reach the launcher's checks and the worker processes alike.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from builders import encode, random_pair, write
@@ -216,3 +217,30 @@ def test_s3_key_ranges_list_every_object_exactly_once(s3, monkeypatch):
     # The shared prefix is looked through: img_* spreads over several ranges.
     per_task = [sum(1 for _ in listing.list_task("s3://seg/ranges", t, settings)) for t in tasks]
     assert max(per_task) < len([n for n in names if n.startswith("img_")])
+
+
+def test_a_model_replaced_in_place_on_the_bucket_is_copied_again(tmp_path, s3):
+    """A long-lived worker keeps its local copy of a remote model only while the files are the
+    same: after a promotion rewrites s3://.../model, the next load gets the new files."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.model_files import local_model_dir
+    from runners.beam_workarounds import filesystem_options
+
+    url, client = s3
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.keras").write_bytes(b"first model")
+    (model / "metadata.json").write_text('{"model_version": "v1"}')
+    _upload(client, model, "swapped")
+    with filesystem_options(PipelineOptions(_flags(url))):
+        first = local_model_dir("s3://seg/swapped")
+        assert local_model_dir("s3://seg/swapped") == first  # unchanged: the cached copy
+        assert Path(first, "model.keras").read_bytes() == b"first model"
+        (model / "model.keras").write_bytes(b"the promoted model")
+        (model / "metadata.json").write_text('{"model_version": "v2"}')
+        _upload(client, model, "swapped")
+        second = local_model_dir("s3://seg/swapped")
+    assert second != first
+    assert Path(second, "model.keras").read_bytes() == b"the promoted model"
+    assert Path(second, "metadata.json").read_text() == '{"model_version": "v2"}'
