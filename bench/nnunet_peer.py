@@ -19,8 +19,8 @@ PyPI (PyTorch with it; about 2 GB, 2-3 minutes). For each dataset of bench/small
      ...) fix the epochs, not the time. This one (TRAINER below) starts with epochs of
      50 training and 10 validation iterations (its 5:1) and, after each epoch, sets the number
      and length of the epochs left to fill what the budget holds at the last epoch's pace, so
-     the poly schedule still ends at zero at the budget. Budget = the minutes, counted from the trainer's start; its final validation
-     on the val cases comes after, as in nnU-Net;
+     the poly schedule still ends at zero at the budget. Budget = the minutes, counted from
+     the trainer's start; its final validation on the val cases comes after, as in nnU-Net;
   4. `nnUNetv2_predict` on the test images with its defaults (final checkpoint, mirroring
      test-time augmentation);
   5. the masks scored by our evaluate's metric (segmodel.metrics: one confusion matrix over

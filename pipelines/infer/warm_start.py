@@ -24,7 +24,7 @@ import threading
 import apache_beam as beam
 
 _lock = threading.Lock()
-_preload: dict = {}  # (run id, model_dir, unsafe) -> {"model": model or None}; one at a time
+_preload: tuple | None = None  # ((run id, model_dir, unsafe), {"model": model or None})
 _threads: list[threading.Thread] = []  # loads started and not yet waited for
 
 
@@ -55,13 +55,13 @@ atexit.register(_wait_for_loads, 30)
 def start(run_id: str, model_dir: str, unsafe: bool) -> None:
     """Starts loading the run's model in the background, unless that has started already. A
     new run drops an earlier run's preload that nothing took."""
+    global _preload
     key = (run_id, model_dir, unsafe)
     with _lock:
-        if key in _preload:
+        if _preload and _preload[0] == key:
             return
-        _preload.clear()
         slot: dict = {"model": None}
-        _preload[key] = slot
+        _preload = (key, slot)  # drops an earlier run's preload
         thread = threading.Thread(
             target=_load, args=(model_dir, unsafe, slot), name="segscale-warm-start", daemon=True
         )
@@ -73,11 +73,13 @@ def take(run_id: str, model_dir: str, unsafe: bool):
     """The model preloaded for this run, model and safe mode, once; else None. Waits for every
     load under way first, so that TensorFlow is never imported by two threads at once, and
     drops whatever preload is left (nothing else will take it)."""
+    global _preload
     _wait_for_loads()
     with _lock:
-        slot = _preload.pop((run_id, model_dir, unsafe), None)
-        _preload.clear()
-    return slot["model"] if slot else None
+        preload, _preload = _preload, None
+    if preload and preload[0] == (run_id, model_dir, unsafe):
+        return preload[1]["model"]
+    return None
 
 
 class WarmWorkers(beam.DoFn):
