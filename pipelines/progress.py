@@ -26,11 +26,22 @@ class Progress:
         if now - self._last < self._every:
             return
         self._last = now
-        rate = self.done / max(now - self._start, 1e-9)
         of = f" of {self.total:,} in the input" if self.total else ""
         print(
-            f"{self._what}: {self.done:,} {self._unit} done by worker {os.getpid()} "
-            f"({rate:,.0f}/s){of}",
+            f"{self._what}: {self.done:,} {self._unit.removesuffix('s') if self.done == 1 else self._unit} "
+            f"done by worker {os.getpid()} "
+            f"({pace(self.done, now - self._start)}){of}",
             file=out or sys.stderr,
             flush=True,
         )
+
+
+def pace(done: int, seconds: float) -> str:
+    """How fast, in words that stay true for a handful of items: "1,020/s", "2.5/s", or
+    "12.0 s each" below one a second (a rate rounded to "0/s" would say nothing was done)."""
+    rate = done / max(seconds, 1e-9)
+    if rate >= 10:
+        return f"{rate:,.0f}/s"
+    if rate >= 1:
+        return f"{rate:.1f}/s"
+    return f"{seconds / max(done, 1):.1f} s each"

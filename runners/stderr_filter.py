@@ -23,13 +23,17 @@ import sys
 import threading
 
 # Warnings every local run prints that tell a local user nothing: harness start-up, Beam's
-# optional Google Cloud imports, WriteToText replacing its own files of a rerun.
+# optional Google Cloud imports, WriteToText replacing its own files of a rerun (Beam 2.77's
+# FileBasedSink.pre_finalize logs "Deleting N existing files in target path matching: ..."
+# once per sink, predictions and rejects, on every rerun into the same folder; the files of
+# other shard counts our own finalize removes: pipelines/infer/finalize.py).
 HARMLESS = (
     "apitools not found, and bigquery client libraries are not available",
     "No semi_persistent_directory found",
     "No session file found",
     "Resource module is not available for current platform",
     "No shards found to finalize",
+    "existing files in target path matching: ",
 )
 NOISE = (
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"

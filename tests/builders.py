@@ -97,7 +97,7 @@ def bad_corpus(root) -> dict:
     os.symlink(outside, images / "bad" / "escape.png")
     write(str(masks / "bad" / "escape.png"), encode(mask))
     outcome["bad/escape.png"] = "symlink_outside_input"
-    outcome["<escape mask, now an orphan>"] = "orphan_mask"
+    outcome["<escape mask: its image rejected>"] = "image_rejected"
     os.symlink(images, images / "good" / "loop")  # never followed: no loop
     outcome["good/loop"] = "symlink_to_folder"
     return outcome

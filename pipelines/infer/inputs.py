@@ -20,6 +20,19 @@ from pipelines.rejects import Reject
 from pipelines.run_paths import safe_relative
 
 
+def check_matches(pattern: str, flag: str) -> None:
+    """ValueError (exit 2) when `pattern` matches no file: said before any runner starts, and
+    no run is recorded. Stops listing at the first match, so a folder of millions costs one
+    page of a listing (a pattern that matches nothing still lists what lies under its
+    prefix)."""
+    try:
+        found = FileSystems.match([pattern], limits=[1])[0].metadata_list
+    except Exception as e:  # BeamIOError: a missing bucket, no credentials, ...
+        raise ValueError(f"{flag} {pattern}: cannot list it ({e})") from None
+    if not found:
+        raise ValueError(f"{flag} {pattern} matches no file; check the path and the glob")
+
+
 def is_regular_file(path: str) -> bool:
     """False for a local FIFO, socket or device (object stores hold only regular objects)."""
     if is_remote(path):

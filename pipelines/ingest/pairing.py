@@ -151,15 +151,36 @@ def classify(
     key: str,
     entries: list[tuple[str, str, int]],
     splits: tuple[tuple[str, float | None], ...],
-) -> Pair | Reject:
+    rejected: list[tuple[str, str, str]] = (),
+) -> Pair | Reject | None:
     """Decides what a key is, given every (role, path, size) found for it.
 
+    `rejected` holds the (role, path, reason) of files with this key that were already
+    rejected when listed (a symlink out of the folder, a FIFO, ...): their partner is then
+    rejected for what it is, the partner of a rejected file, not as an orphan.
+
     Returns:
-      A Pair when exactly one image and one mask share the key; otherwise a Reject with
-      reason unpaired_image, orphan_mask or ambiguous_key.
+      A Pair when exactly one image and one mask share the key; None when every file of the
+      key was rejected when listed (each is reported already); otherwise a Reject with
+      reason unpaired_image, orphan_mask, image_rejected, mask_rejected or ambiguous_key.
     """
     images = sorted((p, s) for role, p, s in entries if role == IMAGE)
     masks = sorted((p, s) for role, p, s in entries if role == MASK)
+    if not images and not masks:
+        return None
+    if bool(images) != bool(masks) and len(images) + len(masks) == 1:
+        missing = MASK if images else IMAGE
+        gone = sorted((p, why) for role, p, why in rejected if role == missing)
+        if gone:
+            path, why = gone[0]
+            present = images or masks
+            return Reject(
+                f"{missing}_rejected",
+                f"its {missing} {path} was rejected: {why}",
+                key,
+                image=present[0][0] if images else path,
+                mask=present[0][0] if masks else path,
+            )
     if len(images) > 1 or len(masks) > 1:
         return Reject(
             reason="ambiguous_key",

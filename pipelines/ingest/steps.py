@@ -50,22 +50,51 @@ def key_file(listed: listing.Listed, role: str, root: str, suffix: str, prefix: 
         )
     if problem:
         image, mask = (path, None) if role == pairing.IMAGE else (None, path)
-        return pairing.Reject(*problem, key, image, mask)
+        return pairing.Reject(*problem, prefix + key, image, mask)
     tail = pairing.relative_path(path, root)[len(key) :]
     return prefix + key, (_ROLES.index(role), tail, size)
 
 
+# Why a single file is rejected when listed; a marker carries the index (an int, like the size
+# it stands in for: the shuffle's coder is inferred from the first entries).
+LISTING_REASONS = (
+    "broken_symlink",
+    "not_a_regular_file",
+    "unreadable_file",
+    "symlink_outside_input",
+    "unsupported_extension",
+)
+
+
+def rejected_entry(reject: pairing.Reject, root: str, prefix: str = ""):
+    """A file rejected when listed → (key, (role 2|3, tail, reason index)): a marker that
+    tells the pairing why its partner stands alone (see pairing.classify); None for a folder."""
+    if reject.reason not in LISTING_REASONS:
+        return None  # unreadable_folder, symlink_to_folder: not one file's partner
+    role = 2 if reject.image else 3
+    relative = pairing.relative_path(reject.image or reject.mask, root)
+    key = reject.key[len(prefix) :]
+    if not relative.startswith(key):
+        return None
+    return reject.key, (role, relative[len(key) :], LISTING_REASONS.index(reject.reason))
+
+
 def pair_group(
     element, splits, images_dir: str, masks_dir: str, prefix: str = ""
-) -> pairing.Pair | pairing.Reject:
-    """(key, [(role 0|1, tail, size), ...]) → a Pair, or a Reject (unpaired, orphan, ambiguous)."""
+) -> pairing.Pair | pairing.Reject | None:
+    """(key, [(role, tail, size or reason index), ...]) → a Pair, a Reject (unpaired, orphan,
+    ambiguous, partner rejected), or None when every file of the key was rejected when listed.
+    Roles 0 and 1 are an image and a mask; 2 and 3 an image and a mask rejected when listed."""
     key, entries = element
     roots, relative = (images_dir, masks_dir), key[len(prefix) :]
-    entries = [
-        (_ROLES[role], pairing.join(roots[role], relative + tail), size)
-        for role, tail, size in entries
-    ]
-    return pairing.classify(key, entries, splits)
+    files, rejected = [], []
+    for role, tail, value in entries:
+        path = pairing.join(roots[role % 2], relative + tail)
+        if role < 2:
+            files.append((_ROLES[role], path, value))
+        else:
+            rejected.append((_ROLES[role - 2], path, LISTING_REASONS[value]))
+    return pairing.classify(key, files, splits, rejected)
 
 
 def _in_global_window(value):
@@ -120,6 +149,9 @@ class ListFiles(_ReportingDoFn):
             if isinstance(result, pairing.Reject):
                 self._report.found += 1
                 self.reject(result)
+                marker = rejected_entry(result, root, self._prefix)
+                if marker is not None:  # its partner is told why it stands alone
+                    yield marker
                 continue
             key, entry = result
             split = pairing.assign_split(key, self._splits)
@@ -168,8 +200,10 @@ class PairEncodeAndWrite(_ReportingDoFn):
             self._progress.total = listed.listed_files // 2  # an image and a mask a pair
             if c.stats_sample:
                 self._sample_rate = c.stats_sample / max(1, self._progress.total)
-        self._report.found += 1
         pair = pair_group(element, c.splits, c.images_dir, c.masks_dir, c.key_prefix)
+        if pair is None:  # only files rejected when listed, each counted there
+            return
+        self._report.found += 1
         if isinstance(pair, pairing.Reject):
             self.reject(pair)
             return

@@ -145,10 +145,9 @@ def _main(argv) -> int:
 
     with filesystem_flags(parser(), argv) as args:  # + --s3_endpoint_url etc. for buckets
         result = drift(args)
-        if result.get("nothing_new"):
-            print(f"No drift: {result['note']}")
-            return 0
         print("\n".join(summary_lines(result)))
+        if result.get("nothing_new"):
+            return 0
         print(f"Wrote {result['report_dir']}/drift.json and index.html")
         return EXIT_DRIFT if result["drift"] else 0
 

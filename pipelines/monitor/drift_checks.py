@@ -277,6 +277,10 @@ def report(record: dict, baseline: dict, checks: dict) -> dict:
 
 
 def summary_lines(result: dict) -> list[str]:
+    """The console lines of a drift result, also of a run that segmented nothing new (a
+    quiet night, or a rerun that kept every mask): there is nothing to compare then."""
+    if result.get("nothing_new"):
+        return [f"No drift: {result['note']}"]
     head = (
         f"DRIFT in run {result['run_id']}: {', '.join(result['drifted'])}"
         if result["drift"]

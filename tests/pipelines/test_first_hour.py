@@ -70,10 +70,22 @@ def test_output_inside_an_input_folder_is_refused(tmp_path, capsys):
     assert not (images / "out").exists()
 
 
-def test_inference_over_nothing_fails_and_nothing_new_is_said(tmp_path, exported_model, capsys):
+def test_inference_over_nothing_fails_and_nothing_new_is_said(
+    tmp_path, exported_model, capsys, monkeypatch
+):
     args = [f"--model_dir={exported_model}", f"--output_dir={tmp_path / 'pred'}", *INPROCESS]
-    assert infer.main([*args, f"--input_pattern={tmp_path}/nope/*.png"]) == 2
-    assert f"--input_pattern {tmp_path}/nope/*.png matches no file" in capsys.readouterr().err
+
+    def no_runner(*_):
+        raise AssertionError("a pattern that matches nothing must fail before the runner starts")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(infer, "execute", no_runner)
+        assert infer.main([*args, f"--input_pattern={tmp_path}/nope/*.png"]) == 2
+        assert infer.main([*args, f"--input_tfrecords={tmp_path}/none-*.tfrecord"]) == 2
+    err = capsys.readouterr().err
+    assert f"--input_pattern {tmp_path}/nope/*.png matches no file" in err
+    assert f"--input_tfrecords {tmp_path}/none-*.tfrecord matches no file" in err
+    assert not (tmp_path / "pred" / "runs.jsonl").exists()  # no run recorded
     images, _ = _folders(tmp_path / "in", count=3)
     pattern = f"--input_pattern={images}/*.png"
     assert infer.main([*args, pattern, "--skip_existing"]) == 0

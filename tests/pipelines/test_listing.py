@@ -79,7 +79,7 @@ def test_ingest_counts_every_odd_file(tmp_path):
     assert manifest["rejects"]["by_reason"] == {
         "broken_symlink": 1,
         "not_a_regular_file": 1,
-        "orphan_mask": 1,  # the FIFO's mask, left without its image
+        "image_rejected": 1,  # the FIFO's mask: its image was rejected, it is no orphan
     }
 
 

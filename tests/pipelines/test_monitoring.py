@@ -228,6 +228,40 @@ def test_nightly_script_exit_codes_quiet_drift_and_nothing_new(tmp_path, exporte
         )
 
 
+@pytest.mark.slow
+def test_a_run_with_nothing_new_through_every_monitor_call(tmp_path, exported_model, capsys):
+    """A rerun that keeps every mask (--skip_existing) segments nothing: the demo's own
+    monitoring call, its report section and the library calls say so instead of crashing."""
+    from pipelines import demo_loop
+
+    incoming, out = tmp_path / "incoming", tmp_path / "pred"
+    _night(incoming, 1, 6, seed=101)
+    for _ in range(2):
+        infer.run(
+            [
+                f"--model_dir={exported_model}",
+                f"--input_pattern={incoming}/**",
+                f"--output_dir={out}",
+                "--skip_existing",
+                *INPROCESS,
+            ]
+        )
+    assert [r["segmented"] for r in ledger.read_runs(str(out))] == [6, 0]
+    capsys.readouterr()
+    monitoring = demo_loop.monitor(str(out))  # the demo's step 7
+    printed = capsys.readouterr().out
+    assert "No drift: run" in printed and "segmented no new images" in printed
+    assert monitoring["drift"]["nothing_new"] and monitoring["queued"] == []
+    lines = drift_checks.summary_lines(monitoring["drift"])
+    assert len(lines) == 1 and "nothing to compare" in lines[0]
+    ((title, body),) = demo_loop.monitoring_sections(monitoring, str(tmp_path / "report"))
+    assert "nothing to compare" in body and "drift report" not in body
+    assert "review queue" in body
+    assert demo_loop.drift_fact(monitoring["drift"]).startswith("nothing new to compare")
+    assert drift.main(["--run", str(out)]) == 0
+    assert "No drift: run" in capsys.readouterr().out
+
+
 def _stats_of(rng, count, k=3, brightness=0.0):
     """RunStats summary of `count` images drawn from one distribution (class mix, confidence,
     intensity), for false-alarm checks without a model."""

@@ -32,6 +32,25 @@ def test_unpairable_keys_are_rejects(entries, reason):
     assert isinstance(result, pairing.Reject) and result.reason == reason
 
 
+def test_the_partner_of_a_file_rejected_when_listed_is_told_why():
+    rejected = [("image", "i/x.png", "symlink_outside_input")]
+    result = pairing.classify("x", [("mask", "m/x.png", 1)], SPLITS, rejected)
+    assert result.reason == "image_rejected" and (result.image, result.mask) == (
+        "i/x.png",
+        "m/x.png",
+    )
+    assert "i/x.png was rejected: symlink_outside_input" in result.detail
+    gone_mask = [("mask", "m/x.png", "not_a_regular_file")]
+    assert pairing.classify("x", [("image", "i/x.png", 1)], SPLITS, gone_mask).reason == (
+        "mask_rejected"
+    )
+    # every file of the key rejected when listed: nothing more to report
+    assert pairing.classify("x", [], SPLITS, rejected) is None
+    # a rejected file beside a good pair changes nothing
+    both = [("image", "i/x.jpg", 1), ("mask", "m/x.png", 1)]
+    assert isinstance(pairing.classify("x", both, SPLITS, rejected), pairing.Pair)
+
+
 def test_split_is_stable_and_close_to_fractions():
     keys = [f"k{i}" for i in range(20000)]
     first = [pairing.assign_split(k, SPLITS) for k in keys]

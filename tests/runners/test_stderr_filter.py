@@ -9,6 +9,7 @@ with filtered_stderr():
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
     os.write(2, b"I0000 00:00:1795670278.988788     619 port.cc:153] oneDNN custom operations are on.\n")
     os.write(2, b"E0000 00:00:1795670024.032206   31341 util.cc:131] oneDNN supports DT_INT32 only on platforms with AVX-512.\n")
+    os.write(2, b"WARNING:apache_beam.io.filebasedsink:Deleting 2 existing files in target path matching: -*-of-%(num_shards)05d\n")
     print("a real warning", file=sys.stderr, flush=True)
     # a worker process inherits the filtered descriptor
     subprocess.run([sys.executable, "-c", "import os; os.write(2, b'I0000 00:00:1.5     7 cpu_feature_guard.cc:227] This TensorFlow binary\\nworker error: disk full\\n')"], check=True)
