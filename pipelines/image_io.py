@@ -17,6 +17,9 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pipelines import tiff_io
+from pipelines.tiff_io import orient
+
 # We enforce our own pixel limit (`max_pixels`) from the header before decoding. Pillow's own
 # guard (a process-wide setting, ~89 Mpx by default, raising at twice that) stays on; while a
 # header is parsed it is lifted to at least `max_pixels` in a scope, under a lock because Beam
@@ -60,7 +63,13 @@ class DecodedImage:
       mode: Pillow's mode of the file as read ("L", "RGB", "P", "I;16", ...).
       passthrough: True when the source bytes can be stored as they are (PNG/JPEG that
         TensorFlow decodes to exactly `array`).
-      height, width, channels, bit_depth: of `array` (of the file when array is None).
+      height, width, channels, bit_depth: of `array` (of the file when array is None);
+        bit_depth is 8 or 16 for integer pixels, 32 for float32.
+      bands: a raster whose every channel is a band of its own (float pixels, 2 or 5+
+        channels, a 4-channel TIFF whose 4th sample is not alpha): kept as it is, never
+        converted to gray or RGB. Otherwise a picture: gray, RGB, or RGB + alpha.
+      orientation: the EXIF / TIFF orientation (1-8) applied to `array` (1: none).
+      geo: a GeoTIFF's georeference tags (pipelines.tiff_io.GEO_TAGS), else empty.
     """
 
     array: np.ndarray | None
@@ -72,6 +81,13 @@ class DecodedImage:
     channels: int
     bit_depth: int
     histograms: np.ndarray | None = None  # [C, 256] for uint8 arrays when asked for
+    bands: bool = False
+    orientation: int = 1
+    geo: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def dtype(self) -> str:
+        return {8: "uint8", 16: "uint16", 32: "float32"}[self.bit_depth]
 
 
 def open_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -146,11 +162,13 @@ def verify_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     Raises:
       ImageError: see open_header; corrupt for a bad checksum or a truncated file.
     """
-    if not data.startswith(PNG_SIGNATURE):
-        return None
+    if not data.startswith(PNG_SIGNATURE) or png_ihdr(data)[0] == 16 and png_ihdr(data)[1] != 0:
+        return None  # 16-bit colour: Pillow reads 8 bits of it (decoded by imagecodecs)
     image = open_header(data, max_pixels=max_pixels)
     if image.mode not in _PNG_LAYOUT or getattr(image, "n_frames", 1) != 1:
         return None
+    if exif_orientation(image) != 1:
+        return None  # turned to how it is displayed: decoded and stored again
     try:
         image.verify()
     except Exception as e:
@@ -158,6 +176,104 @@ def verify_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     channels, bit_depth = _PNG_LAYOUT[image.mode]
     width, height = image.size
     return DecodedImage(None, "PNG", image.mode, True, height, width, channels, bit_depth)
+
+
+def png_ihdr(data: bytes) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR; (0, 0) when it is no PNG."""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
+        return 0, 0
+    return data[24], data[25]
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1-8) of an opened image; 1 when absent or unreadable."""
+    try:
+        if image.format == "PNG":  # its eXIf chunk, read with the header (getexif would read
+            raw = image.info.get("exif")  # on, and a later verify() could not run)
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = image.getexif()
+        value = int(exif.get(0x0112, 1))
+    except Exception:  # a damaged EXIF block: shown as stored by viewers too
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _read_png16_colour(data: bytes, max_pixels: int) -> DecodedImage:
+    """16-bit RGB, RGBA or gray+alpha PNGs, which Pillow opens as 8-bit: imagecodecs keeps 16."""
+    import imagecodecs
+
+    image = open_header(data, max_pixels=max_pixels)
+    orientation = exif_orientation(image)
+    try:
+        array = imagecodecs.png_decode(data)
+    except Exception as e:
+        raise ImageError("corrupt", f"truncated or corrupt PNG data: {e}") from None
+    colour_type = png_ihdr(data)[1]
+    if colour_type == 4:  # gray + alpha: alpha carries no class information
+        array = array[..., 0]
+    array = orient(array.astype(np.uint16, copy=False), orientation)
+    return _decoded(array, "PNG", image.mode, colour_type in (2, 6) and orientation == 1)
+
+
+def _decoded(array, format, mode, passthrough, *, bands=False, orientation=1, geo=None):
+    return DecodedImage(
+        array=array,
+        format=format,
+        mode=mode,
+        passthrough=passthrough,
+        height=array.shape[0],
+        width=array.shape[1],
+        channels=1 if array.ndim == 2 else array.shape[2],
+        bit_depth={np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32),
+        bands=bands,
+        orientation=orientation,
+        geo=geo or {},
+    )
+
+
+def _read_tiff_image(data: bytes, max_pixels: int) -> DecodedImage | None:
+    """A TIFF by tifffile: every band in its dtype (see pipelines/tiff_io.py); None for the
+    palette, CMYK and YCbCr TIFFs that Pillow converts."""
+    try:
+        tif, page = tiff_io.header(data)
+    except Exception as e:
+        raise ImageError("corrupt", f"damaged TIFF header: {e}") from None
+    with tif:
+        width, height = page.imagewidth, page.imagelength
+        if width * height > max_pixels:
+            raise ImageError(
+                "too_many_pixels",
+                f"{width}x{height} = {width * height:,} pixels exceeds --max_pixels={max_pixels:,}",
+            )
+        if width == 0 or height == 0:
+            raise ImageError("corrupt", f"image has zero size {width}x{height}")
+        if len(tif.pages) > 1:
+            raise ImageError(
+                "multi_frame",
+                f"TIFF has {len(tif.pages)} pages; write the bands of one image as samples of "
+                "one page, or slice stacks into single images first",
+            )
+        if tiff_io.wants_pillow(page):
+            return None
+        try:
+            read = tiff_io.read_tiff(tif, page)
+        except ValueError as e:
+            raise ImageError("unsupported_pixel_type", str(e)) from None
+        except Exception as e:
+            raise ImageError("corrupt", f"truncated or corrupt TIFF data: {e}") from None
+    array = read.array
+    if read.alpha and array.shape[-1] == 2:  # gray + alpha counts as gray
+        array = np.ascontiguousarray(array[..., 0])
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    bands = array.dtype == np.float32 or (channels not in (1, 3) and not read.alpha)
+    mode = f"{channels}x{array.dtype}" + (" alpha" if read.alpha else "")
+    return _decoded(
+        array, "TIFF", mode, False, bands=bands, orientation=read.orientation, geo=read.geo
+    )
 
 
 def _to_array(image: Image.Image) -> np.ndarray:
@@ -189,7 +305,10 @@ def _to_array(image: Image.Image) -> np.ndarray:
 def read_image(
     data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, histograms: bool = False
 ) -> DecodedImage:
-    """Decodes image file bytes (PNG, JPEG, TIFF, BMP, WebP; gray, RGB, RGBA, 16-bit gray).
+    """Decodes image file bytes (PNG, JPEG, TIFF, BMP, WebP) as they are stored and as they
+    are displayed: 8- and 16-bit gray, RGB and RGBA (16-bit colour PNGs by imagecodecs, which
+    Pillow would cut to 8 bits), TIFFs of any number of uint8 / uint16 / float32 bands
+    (pipelines/tiff_io.py), and the EXIF or TIFF orientation applied.
 
     Args:
       histograms: also count the pixel values per channel of an 8-bit image
@@ -198,28 +317,38 @@ def read_image(
     Raises:
       ImageError: see `open_image`, plus unsupported_pixel_type.
     """
+    if tiff_io.is_tiff(data):
+        decoded = _read_tiff_image(data, max_pixels)
+        if decoded is not None:
+            return _with_histograms(decoded, None) if histograms else decoded
+    depth, colour_type = png_ihdr(data)
+    if depth == 16 and colour_type in (2, 4, 6):
+        decoded = _read_png16_colour(data, max_pixels)
+        return _with_histograms(decoded, None) if histograms else decoded
     image = open_image(data, max_pixels=max_pixels)
-    array = _to_array(image)
+    orientation = exif_orientation(image)
+    array = orient(_to_array(image), orientation)
     passthrough = (
-        image.mode in _PASSTHROUGH.get(image.format, ()) and getattr(image, "n_frames", 1) == 1
+        image.mode in _PASSTHROUGH.get(image.format, ())
+        and getattr(image, "n_frames", 1) == 1
+        and orientation == 1  # TensorFlow ignores EXIF: a turned image is stored turned
     )
-    counts = None
-    if histograms and array.dtype == np.uint8:
-        if image.mode in ("L", "RGB", "RGBA"):  # the array is these very pixels
-            counts = np.asarray(image.histogram(), np.int64).reshape(-1, 256)
-        else:
-            counts = channel_histograms(array)
-    return DecodedImage(
-        array=array,
-        format=image.format,
-        mode=image.mode,
-        passthrough=passthrough,
-        height=array.shape[0],
-        width=array.shape[1],
-        channels=1 if array.ndim == 2 else array.shape[2],
-        bit_depth=16 if array.dtype == np.uint16 else 8,
-        histograms=counts,
-    )
+    decoded = _decoded(array, image.format, image.mode, passthrough, orientation=orientation)
+    if not histograms:
+        return decoded
+    return _with_histograms(decoded, image if image.mode in ("L", "RGB", "RGBA") else None)
+
+
+def _with_histograms(decoded: DecodedImage, image: Image.Image | None) -> DecodedImage:
+    """Per-channel counts of an 8-bit picture; from Pillow's C histogram of `image` when the
+    array is that image's very pixels (turning an image does not change its counts)."""
+    if decoded.array.dtype != np.uint8 or decoded.bands:
+        return decoded
+    if image is not None:
+        counts = np.asarray(image.histogram(), np.int64).reshape(-1, 256)
+    else:
+        counts = channel_histograms(decoded.array)
+    return dataclasses.replace(decoded, histograms=counts)
 
 
 def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -230,16 +359,33 @@ def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     Returns:
       [H, W] integer array, or [H, W, 3|4] for colour masks.
     """
+    return read_mask(data, max_pixels=max_pixels)[0]
+
+
+def read_mask(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+    """A mask file → ([H, W] integers or [H, W, 3|4] colours, as displayed: its EXIF
+    orientation applied, as for images), and its format ("PNG", "JPEG", ...), which tells
+    whether the values survived compression (LOSSY_FORMATS)."""
     image = open_image(data, max_pixels=max_pixels)
+    orientation = exif_orientation(image)
     if image.mode in ("P", "L", "1"):
-        return np.asarray(image).astype(np.uint8)
-    if image.mode.startswith("I"):
-        return np.asarray(image).astype(np.int64)
-    if image.mode in ("LA", "PA"):
-        return np.asarray(image)[..., 0]
-    if image.mode in ("RGB", "RGBA"):
-        return np.asarray(image)
-    raise ImageError("unsupported_pixel_type", f"mask pixel mode {image.mode!r} is not supported")
+        array = np.asarray(image).astype(np.uint8)
+    elif image.mode.startswith("I"):
+        array = np.asarray(image).astype(np.int64)
+    elif image.mode in ("LA", "PA"):
+        array = np.asarray(image)[..., 0]
+    elif image.mode in ("RGB", "RGBA"):
+        array = np.asarray(image)
+    else:
+        raise ImageError(
+            "unsupported_pixel_type", f"mask pixel mode {image.mode!r} is not supported"
+        )
+    return orient(array, orientation), image.format
+
+
+# Formats whose compression changes pixel values: class indices and palette colours do not
+# survive them (WebP can be lossless, but Pillow cannot tell which a file is).
+LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")
 
 
 def channel_histograms(array: np.ndarray) -> np.ndarray:
@@ -260,11 +406,15 @@ def channel_histograms(array: np.ndarray) -> np.ndarray:
 
 
 def encode_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:
-    """Encodes uint8 ([H, W], [H, W, 3|4]) or uint16 [H, W] arrays losslessly as PNG.
+    """Encodes uint8 or uint16 ([H, W], [H, W, 3|4]) arrays losslessly as PNG.
 
     compress_level=1: masks and re-encoded images compress nearly as well as at the default 6,
     several times faster.
     """
+    if array.dtype == np.uint16 and array.ndim == 3:  # Pillow writes 16 bits of gray only
+        import imagecodecs
+
+        return imagecodecs.png_encode(array, level=compress_level)
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

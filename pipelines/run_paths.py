@@ -29,3 +29,8 @@ def safe_relative(path: str, root: str) -> str | None:
 
 def mask_path(output_dir: str, relative: str) -> str:
     return f"{output_dir.rstrip('/')}/masks/{relative}.png"
+
+
+def geo_mask_path(output_dir: str, relative: str) -> str:
+    """The GeoTIFF beside the mask PNG of a georeferenced input (same transform and CRS)."""
+    return f"{output_dir.rstrip('/')}/masks/{relative}.tif"

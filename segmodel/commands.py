@@ -109,6 +109,12 @@ def train_parser() -> argparse.ArgumentParser:
         help="Fine-tune this exported model (an export folder) instead of training from "
         "scratch: its architecture and recipe, a short schedule of its own (segmodel/finetune.py).",
     )
+    p.add_argument(
+        "--allow_failed_dataset",
+        action="store_true",
+        help="Train on a dataset whose ingest failed its checks (its manifest is marked "
+        "failed: too many rejects, mixed kinds of images, ...); refused without this flag.",
+    )
     return p
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from segmodel import commands, files
 from segmodel import tta as tta_lib
 from segmodel.config import DataConfig
+from segmodel.contract import ModelContract
 from segmodel.input_pipeline import make_dataset
 from segmodel.manifest import load_manifest
 from segmodel.metrics import confusion_matrix, summarize
@@ -97,13 +98,14 @@ def as_model_input(manifest: dict, metadata: dict | None) -> dict:
     """The manifest with the model's input contract in place of the dataset's statistics."""
     if metadata is None:
         return manifest
-    norm = metadata["normalization"]
+    inputs = ModelContract.from_metadata(metadata).inputs
     stats = {
         **manifest["stats"],
-        "mean": list(norm["mean"]),
-        "std": list(norm["std"]),
-        "channels": metadata["channels"],
-        "bit_depths": {str(metadata.get("bit_depth", 8)): 1},
+        "mean": list(inputs.mean),
+        "std": list(inputs.std),
+        "channels": inputs.channels,
+        "bands": inputs.bands,
+        "bit_depths": {str(inputs.bit_depth): 1},
     }
     return {**manifest, "stats": stats}
 

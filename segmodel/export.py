@@ -33,13 +33,9 @@ import numpy as np
 import tensorflow as tf
 
 from segmodel import commands, files
+from segmodel.contract import ModelContract
 from segmodel.manifest import load_manifest
-from segmodel.preprocessing import (
-    bit_depth_from_manifest,
-    decode_tf,
-    model_input_tf,
-    normalization_from_manifest,
-)
+from segmodel.preprocessing import decode_tf, model_input_tf
 from segmodel.saving import load_metadata, load_model  # noqa: F401  (load_metadata: API)
 from segmodel.unet import class_probabilities
 
@@ -64,13 +60,18 @@ EXPORT_README = """# segscale model {version}
 """
 
 
-def serving_function(model: keras.Model, channels: int, bit_depth: int, mean, std):
+def serving_function(model: keras.Model, inputs):
     """A batch of encoded PNG/JPEG/BMP/GIF bytes → {"classes", "probabilities"}, through the
-    one model-input path (segmodel/preprocessing.py): any bit depth, gray, RGB(A) or palette."""
+    one model-input path (segmodel/preprocessing.py): any bit depth, gray, RGB(A) or palette.
+    `inputs`: the model's InputContract. TensorFlow decodes no TIFF and ignores EXIF
+    orientation: rasters of bands, and photos to be turned as displayed, go through bulk
+    inference (`segscale infer`), whose decoder does both."""
+    channels, bit_depth, bands = inputs.channels, inputs.bit_depth, inputs.bands
+    mean, std = list(inputs.mean), list(inputs.std)
 
     def one(encoded):
         image, source_bits = decode_tf(encoded)
-        return model_input_tf(image, source_bits, channels, bit_depth, mean, std)
+        return model_input_tf(image, source_bits, channels, bit_depth, mean, std, bands)
 
     def serve(images):
         inputs = tf.map_fn(
@@ -107,8 +108,8 @@ def reference_statistics(model, data_dir: str, manifest: dict) -> dict | None:
     ds = make_dataset(
         data_dir, manifest, split, DataConfig(), training=False, max_images=REFERENCE_IMAGES
     )
-    channels = manifest["stats"]["channels"]
-    bit_depth = bit_depth_from_manifest(manifest)
+    inputs = ModelContract.from_manifest(manifest).inputs
+    channels, bit_depth = inputs.channels, inputs.bit_depth
     totals = RunStats()
     for image, _ in ds:
         x = image.numpy()
@@ -162,9 +163,7 @@ def export(workdir: str, export_dir: str) -> dict:
     )
     trained = load_model(source)
     model = float32_model(trained)
-    mean, std = normalization_from_manifest(manifest)
-    channels = manifest["stats"]["channels"]
-    bit_depth = bit_depth_from_manifest(manifest)
+    contract = ModelContract.from_manifest(manifest)
 
     staging = f"{export_dir.rstrip('/')}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
@@ -177,7 +176,7 @@ def export(workdir: str, export_dir: str) -> dict:
     archive.track(model)
     archive.add_endpoint(
         name="serve",
-        fn=serving_function(model, channels, bit_depth, mean, std),
+        fn=serving_function(model, contract.inputs),
         input_signature=[tf.TensorSpec([None], tf.string, name="images")],
     )
     archive.write_out(os.path.join(staging, "saved_model"), verbose=False)
@@ -185,12 +184,8 @@ def export(workdir: str, export_dir: str) -> dict:
     validation = next((h for h in state["history"] if h["epoch"] == best_epoch), {})
     metadata = {
         "model_version": file_hash(os.path.join(staging, "model.keras")),
-        "num_classes": manifest["num_classes"],
+        **contract.to_metadata(),
         "class_names": manifest["class_names"],
-        "ignore_label": manifest["ignore_label"],
-        "channels": channels,
-        "bit_depth": bit_depth,
-        "normalization": {"mean": mean, "std": std},
         "patch_size": config["data"]["patch_size"],
         "size_multiple": 2 ** config["model"]["depth"],
         "output": "sigmoid" if manifest["num_classes"] == 2 else "softmax",

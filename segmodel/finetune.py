@@ -18,8 +18,6 @@ The next model of the loop (review queue → corrected masks → `ingest --appen
 
 from __future__ import annotations
 
-import math
-
 from segmodel import config as config_lib
 
 # Fine-tuning defaults, relative to the parent's recipe (a fraction of its peak learning rate,
@@ -41,32 +39,18 @@ def parent_of(model_dir: str) -> dict:
 
 
 def check_contract(metadata: dict, manifest: dict, model_dir: str, data_dir: str) -> None:
-    """ValueError when the dataset does not fit the parent model (classes, channels, input
-    normalisation)."""
-    from segmodel.preprocessing import normalization_from_manifest
+    """ValueError when the dataset does not fit the parent model (classes, inputs, input
+    normalisation): segmodel/contract.py."""
+    from segmodel.contract import ModelContract
 
-    problems = []
-    if metadata["num_classes"] != manifest["num_classes"]:
-        problems.append(f"{metadata['num_classes']} classes vs {manifest['num_classes']}")
-    names = metadata.get("class_names")
-    if names and names != manifest.get("class_names"):
-        problems.append(f"classes {names} vs {manifest.get('class_names')}")
-    if metadata["channels"] != manifest["stats"]["channels"]:
-        problems.append(f"{metadata['channels']} channels vs {manifest['stats']['channels']}")
-    mean, std = normalization_from_manifest(manifest)
-    theirs = metadata["normalization"]
-    if not all(
-        math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
-        for a, b in zip([*theirs["mean"], *theirs["std"]], [*mean, *std], strict=True)
-    ):
-        problems.append(
-            f"normalisation mean {theirs['mean']} std {theirs['std']} vs the dataset's "
-            f"mean {mean} std {std} (grow the parent's dataset with ingest --append, which "
-            "keeps its statistics)"
-        )
+    problems = ModelContract.from_metadata(metadata).compatible(
+        ModelContract.from_manifest(manifest)
+    )
     if problems:
         raise ValueError(
-            f"--init_from {model_dir} does not fit --data_dir {data_dir}: " + "; ".join(problems)
+            f"--init_from {model_dir} does not fit --data_dir {data_dir}: "
+            + "; ".join(problems)
+            + " (a dataset grown with ingest --append keeps the parent's statistics)"
         )
 
 

@@ -15,21 +15,18 @@ import tensorflow as tf
 from segmodel import record_schema
 from segmodel.augment import augment
 from segmodel.config import DataConfig
+from segmodel.contract import ModelContract
 from segmodel.manifest import shard_paths
-from segmodel.preprocessing import (
-    bit_depth_from_manifest,
-    normalization_from_manifest,
-    normalize,
-)
+from segmodel.preprocessing import normalize
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def decode_and_normalize(serialized, channels: int, bit_depth: int, mean, std):
+def decode_and_normalize(serialized, channels: int, bit_depth: int, mean, std, bands=False):
     """Serialized record → (the model's input [H, W, C] float32, mask [H, W] int32), through
     the one model-input path (segmodel/preprocessing.py)."""
     image, mask = record_schema.decode_example(
-        record_schema.parse_example(serialized), channels, bit_depth
+        record_schema.parse_example(serialized), channels, bit_depth, bands
     )
     return normalize(image, mean, std), mask
 
@@ -109,15 +106,15 @@ def make_dataset(
     """Training: infinite batches of (image [B, P, P, C], mask [B, P, P]).
     Evaluation: one whole image per batch, (image [1, H, W, C], mask [1, H, W]), one pass.
     """
-    channels = manifest["stats"]["channels"]
-    mean, std = normalization_from_manifest(manifest)
-    bit_depth = bit_depth_from_manifest(manifest)
+    inputs = ModelContract.from_manifest(manifest).inputs
+    channels, bit_depth, bands = inputs.channels, inputs.bit_depth, inputs.bands
+    mean, std = list(inputs.mean), list(inputs.std)
     ignore_label = manifest["ignore_label"]
     ds = records(data_dir, manifest, split, shuffle_files=training, seed=seed)
     if max_images:
         ds = ds.take(max_images)
     ds = ds.map(
-        lambda r: decode_and_normalize(r, channels, bit_depth, mean, std),
+        lambda r: decode_and_normalize(r, channels, bit_depth, mean, std, bands),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )

@@ -17,6 +17,8 @@ from segmodel.record_schema import SCHEMA_VERSION
 MANIFEST_NAME = "manifest.json"
 REJECTS_NAME = "rejects.jsonl"
 
+FAILED = "failed"  # manifest["status"] of a dataset whose ingest failed (pipelines/ingest/gate.py)
+
 _REQUIRED = ("schema_version", "num_classes", "ignore_label", "splits", "stats")
 
 
@@ -63,3 +65,15 @@ def shard_paths(data_dir: str, manifest: dict, split: str) -> list[str]:
             f"{manifest_path(data_dir)}: no split {split!r}; have {sorted(manifest['splits'])}"
         )
     return [f"{data_dir.rstrip('/')}/{name}" for name in manifest["splits"][split]["shards"]]
+
+
+def check_trainable(manifest: dict, data_dir: str, allow_failed: bool = False) -> None:
+    """ValueError naming the reasons when the ingest that wrote the dataset failed (unless
+    `allow_failed`)."""
+    if manifest.get("status") != FAILED or allow_failed:
+        return
+    reasons = "; ".join(manifest.get("failures") or ["no reason recorded"])
+    raise ManifestError(
+        f"{data_dir}: the ingest that wrote this dataset failed ({reasons}); fix the inputs "
+        "and ingest again, or pass --allow_failed_dataset to train on it anyway"
+    )

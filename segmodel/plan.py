@@ -149,6 +149,15 @@ def plan(
         "the learning rate decays to its floor at the end of the budget"
     )
 
+    pixels = stats.get("class_pixels") or []
+    absent = [k for k, n in enumerate(pixels) if n == 0]
+    if absent and sum(pixels):
+        names = manifest.get("class_names") or []
+        named = ", ".join(f"{k} ({names[k]})" if k < len(names) else str(k) for k in absent)
+        raise ValueError(
+            f"class {named} has no labelled pixel in the dataset: a model cannot learn a class "
+            "it never sees; check --num_classes, the masks' values and --mask_mode"
+        )
     freq = [f for f in stats.get("class_frequencies", []) if f > 0]
     weights = "none"
     if len(freq) >= 2 and max(freq) / min(freq) > RARE_CLASS_RATIO:

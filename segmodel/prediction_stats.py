@@ -112,7 +112,7 @@ def channel_moments(image: np.ndarray) -> tuple[list[float], list[float]]:
 def file_kind(array: np.ndarray) -> tuple[int, int]:
     """(channels, bit depth) of a decoded file's pixels."""
     channels = 1 if array.ndim == 2 else int(array.shape[-1])
-    return channels, 16 if array.dtype == np.uint16 else 8
+    return channels, {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
 
 
 class RunStats:

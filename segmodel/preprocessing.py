@@ -13,9 +13,12 @@ The steps, in this order, in float32:
 1. bit depth: pixels are brought to the model's value range — 0..255 for a model trained on
    8-bit images, 0..65535 for one trained on 16-bit ones — by multiplying with 257 or 1/257. A
    16-bit file sent to an 8-bit model (or the reverse) gets the same input as its 8-bit twin.
-2. channels: alpha is dropped (it carries no class information; gray+alpha counts as gray);
-   gray becomes RGB by repetition, RGB becomes gray by ITU-R 601 luma
-   0.299 R + 0.587 G + 0.114 B (Pillow's "L" weights), summed in that order.
+   Float pixels (bit depth 32) are taken as they are: their scale is the data's own.
+2. channels: for pictures, alpha is dropped (it carries no class information; gray+alpha
+   counts as gray); gray becomes RGB by repetition, RGB becomes gray by ITU-R 601 luma
+   0.299 R + 0.587 G + 0.114 B (Pillow's "L" weights), summed in that order. For rasters of
+   bands (`bands=True`: multi-band, float) nothing is converted: a file must hold exactly the
+   model's bands (ingest and inference reject the others by name).
 3. normalise: (x − mean) / std with the training manifest's per-channel statistics.
 """
 
@@ -25,6 +28,7 @@ import numpy as np
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
 _MAX = {8: 255.0, 16: 65535.0}
+FLOAT_BITS = 32  # the "bit depth" of float32 pixels: never rescaled
 
 
 def normalization_from_manifest(manifest: dict) -> tuple[list[float], list[float]]:
@@ -36,8 +40,18 @@ def normalization_from_manifest(manifest: dict) -> tuple[list[float], list[float
 
 
 def bit_depth_from_manifest(manifest: dict) -> int:
-    """The model's input bit depth: 16 when every training image was 16-bit, else 8."""
-    return 16 if set(manifest["stats"].get("bit_depths") or {"8": 1}) == {"16"} else 8
+    """The model's input bit depth: 32 for float rasters, 16 when every training image was
+    16-bit, else 8 (a dataset mixing 8- and 16-bit images is brought to 8-bit values, and its
+    statistics are computed on that scale: pipelines/ingest/dataset_stats.py)."""
+    depths = set(manifest["stats"].get("bit_depths") or {"8": 1})
+    if str(FLOAT_BITS) in depths:
+        return FLOAT_BITS
+    return 16 if depths == {"16"} else 8
+
+
+def bands_from_manifest(manifest: dict) -> bool:
+    """True for a dataset of rasters whose channels are bands (kept, never converted)."""
+    return bool(manifest["stats"].get("bands", False))
 
 
 def normalize(image, mean, std):
@@ -49,7 +63,7 @@ def normalize(image, mean, std):
 
 def scale_factor(source_bits: int, bit_depth: int) -> np.float32:
     """The float32 factor that brings `source_bits` pixels to the model's `bit_depth` range."""
-    if source_bits == bit_depth:
+    if source_bits == bit_depth or FLOAT_BITS in (source_bits, bit_depth):
         return np.float32(1.0)
     return np.float32(_MAX[bit_depth] / _MAX[source_bits])  # 257 or 1/257
 
@@ -58,16 +72,25 @@ def _luma(r, g, b):
     return r * np.float32(LUMA[0]) + g * np.float32(LUMA[1]) + b * np.float32(LUMA[2])
 
 
-def convert_np(array: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
-    """Decoded pixels (uint8/uint16, [H, W] or [H, W, 1|2|3|4]) → float32 [H, W, channels] in
-    the `bit_depth` value range (steps 1-2)."""
-    source_bits = 16 if array.dtype == np.uint16 else 8
+def source_bits_of(array: np.ndarray) -> int:
+    return {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, FLOAT_BITS)
+
+
+def convert_np(array: np.ndarray, channels: int, bit_depth: int, bands: bool = False) -> np.ndarray:
+    """Decoded pixels (uint8/uint16/float32, [H, W] or [H, W, C]) → float32 [H, W, channels]
+    in the `bit_depth` value range (steps 1-2). ValueError for a raster of other bands."""
     x = array.astype(np.float32)
     if x.ndim == 2:
         x = x[..., None]
-    factor = scale_factor(source_bits, bit_depth)
+    factor = scale_factor(source_bits_of(array), bit_depth)
     if factor != 1:
         x = x * factor
+    if bands:
+        if x.shape[-1] != channels:
+            raise ValueError(f"the image has {x.shape[-1]} bands, the model takes {channels}")
+        return x
+    if x.shape[-1] > 4:
+        raise ValueError(f"the image has {x.shape[-1]} bands; the model takes a picture")
     if x.shape[-1] in (1, 2):
         gray = x[..., :1]
         return np.repeat(gray, 3, axis=-1) if channels == 3 else gray
@@ -76,22 +99,31 @@ def convert_np(array: np.ndarray, channels: int, bit_depth: int) -> np.ndarray:
     return _luma(x[..., 0], x[..., 1], x[..., 2])[..., None]
 
 
-def model_input_np(array: np.ndarray, channels: int, bit_depth: int, mean, std) -> np.ndarray:
+def model_input_np(
+    array: np.ndarray, channels: int, bit_depth: int, mean, std, bands: bool = False
+) -> np.ndarray:
     """Decoded pixels → the model's normalised float32 input [H, W, channels] (numpy form)."""
-    return normalize(convert_np(array, channels, bit_depth), mean, std)
+    return normalize(convert_np(array, channels, bit_depth, bands), mean, std)
 
 
-def convert_tf(image, source_bits, channels: int, bit_depth: int | None):
-    """Decoded pixels (float32 [H, W, C], C in 1..4, values in the `source_bits` range, a
-    tensor) → float32 [H, W, channels] in the `bit_depth` range (steps 1-2; None: keep the
-    image's own range)."""
+def convert_tf(image, source_bits, channels: int, bit_depth: int | None, bands: bool = False):
+    """Decoded pixels (float32 [H, W, C], values in the `source_bits` range, a tensor) →
+    float32 [H, W, channels] in the `bit_depth` range (steps 1-2; None: keep the image's own
+    range)."""
     import tensorflow as tf
 
     x = tf.cast(image, tf.float32)
     if bit_depth is not None:
         from_8, from_16 = scale_factor(8, bit_depth), scale_factor(16, bit_depth)
-        factor = tf.where(tf.equal(source_bits, 16), from_16, from_8)
+        factor = tf.where(
+            tf.equal(source_bits, 16),
+            from_16,
+            tf.where(tf.equal(source_bits, 8), from_8, np.float32(1.0)),
+        )
         x = tf.cond(tf.equal(factor, 1.0), lambda: x, lambda: x * factor)
+    if bands:
+        x.set_shape([None, None, channels])
+        return x
     color = tf.shape(x)[-1] >= 3
     if channels == 3:
         x = tf.cond(color, lambda: x[..., :3], lambda: tf.repeat(x[..., :1], 3, axis=-1))
@@ -103,9 +135,34 @@ def convert_tf(image, source_bits, channels: int, bit_depth: int | None):
     return x
 
 
-def model_input_tf(image, source_bits, channels: int, bit_depth: int, mean, std):
+def model_input_tf(image, source_bits, channels: int, bit_depth: int, mean, std, bands=False):
     """Decoded pixels → the model's normalised float32 input [H, W, channels] (TensorFlow form)."""
-    return normalize(convert_tf(image, source_bits, channels, bit_depth), mean, std)
+    return normalize(convert_tf(image, source_bits, channels, bit_depth, bands), mean, std)
+
+
+def decode_raw_tf(encoded, dtype, height, width, channels):
+    """A record's "raw" pixels (segmodel/record_schema.py) → (float32 [H, W, C], source bits
+    8, 16 or 32)."""
+    import tensorflow as tf
+
+    shape = tf.stack(
+        [tf.cast(height, tf.int32), tf.cast(width, tf.int32), tf.cast(channels, tf.int32)]
+    )
+
+    def read(out_type, bits):
+        def branch():  # decoded only in the branch that runs: the lengths differ by dtype
+            pixels = tf.io.decode_raw(encoded, out_type, little_endian=True)
+            return tf.reshape(tf.cast(pixels, tf.float32), shape), tf.constant(bits)
+
+        return branch
+
+    return tf.case(
+        [
+            (tf.equal(dtype, b"uint8"), read(tf.uint8, 8)),
+            (tf.equal(dtype, b"uint16"), read(tf.uint16, 16)),
+        ],
+        default=read(tf.float32, FLOAT_BITS),
+    )
 
 
 def decode_tf(encoded):

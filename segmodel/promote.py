@@ -30,17 +30,17 @@ import numpy as np
 from segmodel import commands, files
 
 HISTORY_NAME = "history.jsonl"
-CONTRACT = ("num_classes", "class_names", "channels", "bit_depth")
 EXIT_REFUSED = 1
 
 
 def check_contract(candidate: dict, current: dict) -> None:
-    differs = [
-        f"{k} {candidate.get(k)} vs {current.get(k)}"
-        for k in CONTRACT
-        if candidate.get(k, 8 if k == "bit_depth" else None)
-        != current.get(k, 8 if k == "bit_depth" else None)
-    ]
+    """The candidate must predict the current model's classes from inputs made the same way
+    (each model brings its own normalisation): segmodel/contract.py."""
+    from segmodel.contract import ModelContract
+
+    differs = ModelContract.from_metadata(candidate).compatible(
+        ModelContract.from_metadata(current), normalization=False
+    )
     if differs:
         raise ValueError(
             "the candidate does not take the same inputs or give the same classes as the "

@@ -31,6 +31,7 @@ IMAGE_HEIGHT = "image/height"
 IMAGE_WIDTH = "image/width"
 IMAGE_CHANNELS = "image/channels"
 IMAGE_BIT_DEPTH = "image/bit_depth"
+IMAGE_DTYPE = "image/dtype"
 IMAGE_FILENAME = "image/filename"
 IMAGE_SOURCE_ID = "image/source_id"
 MASK_ENCODED = "image/segmentation/class/encoded"
@@ -47,10 +48,14 @@ FEATURE_KEYS = (
     IMAGE_SOURCE_ID,
     MASK_ENCODED,
     MASK_FORMAT,
-)
+)  # plus IMAGE_DTYPE in "raw" records only
 
-# Formats whose source bytes are stored as they are; everything else is re-encoded as PNG.
-STORED_FORMATS = ("png", "jpeg")
+# How the image is stored: PNG or JPEG bytes (the source's, or a lossless PNG re-encode), or
+# "raw": the pixels as they are, row-major [H, W, C] little-endian in `image/dtype` (uint8,
+# uint16 or float32), for multi-band and float rasters that no image format TensorFlow
+# decodes can hold; tf.io.decode_raw reads them.
+STORED_FORMATS = ("png", "jpeg", "raw")
+RAW_DTYPES = ("uint8", "uint16", "float32")
 
 
 def _varint(value: int) -> bytes:
@@ -112,22 +117,28 @@ def make_example(
     mask_png: bytes,
     filename: str,
     source_id: str,
+    dtype: str = "",
 ) -> bytes:
     """Builds one serialized tf.train.Example.
 
     Args:
       image_encoded: PNG or JPEG bytes of the image.
-      image_format: "png" or "jpeg".
+      image_format: "png", "jpeg" or "raw".
       height, width, channels: the decoded image's shape.
-      bit_depth: 8, or 16 for 16-bit PNGs.
+      bit_depth: 8 or 16 (integer pixels), 32 (float32).
+      dtype: of a "raw" image (RAW_DTYPES); empty for PNG and JPEG.
       mask_png: PNG of class indices (uint8, one channel, same height and width).
       filename: the image's path relative to the input folder.
       source_id: the pair's key (relative path without extension); unique in a dataset.
     """
     if image_format not in STORED_FORMATS:
         raise ValueError(f"image_format must be one of {STORED_FORMATS}, got {image_format!r}")
+    if (image_format == "raw") != (dtype in RAW_DTYPES):
+        raise ValueError(f"a raw image needs a dtype of {RAW_DTYPES} (and only it): {dtype!r}")
+    extra = {IMAGE_DTYPE: dtype.encode()} if dtype else {}
     return serialize_features(
         {
+            **extra,
             IMAGE_ENCODED: image_encoded,
             IMAGE_FORMAT: image_format.encode(),
             IMAGE_HEIGHT: int(height),
@@ -152,6 +163,7 @@ def _parse_spec():
         IMAGE_WIDTH: tf.io.FixedLenFeature((), tf.int64),
         IMAGE_CHANNELS: tf.io.FixedLenFeature((), tf.int64, default_value=3),
         IMAGE_BIT_DEPTH: tf.io.FixedLenFeature((), tf.int64, default_value=8),
+        IMAGE_DTYPE: tf.io.FixedLenFeature((), tf.string, default_value=""),
         IMAGE_FILENAME: tf.io.FixedLenFeature((), tf.string, default_value=""),
         IMAGE_SOURCE_ID: tf.io.FixedLenFeature((), tf.string, default_value=""),
         MASK_ENCODED: tf.io.FixedLenFeature((), tf.string),
@@ -175,17 +187,36 @@ def decode_mask(encoded: tf.Tensor) -> tf.Tensor:
 
 
 def decode_example(
-    parsed: dict[str, tf.Tensor], channels: int | None = None, bit_depth: int | None = None
+    parsed: dict[str, tf.Tensor],
+    channels: int | None = None,
+    bit_depth: int | None = None,
+    bands: bool = False,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Decodes a parsed record to (image float32 [H, W, C], mask int32 [H, W]).
 
     channels=None: the stored pixels as they are (their own channels and value range), for
-    round trips. channels=1 or 3: through the one model-input path (segmodel/preprocessing.py)
-    to that many channels, in the `bit_depth` value range (None: the image's own range).
+    round trips. Otherwise through the one model-input path (segmodel/preprocessing.py) to
+    that many channels (a picture: 1 or 3; `bands`: a raster's own band count), in the
+    `bit_depth` value range (None: the image's own range).
     """
-    from segmodel.preprocessing import convert_tf, decode_tf
+    import tensorflow as tf
 
-    image, source_bits = decode_tf(parsed[IMAGE_ENCODED])
+    from segmodel.preprocessing import convert_tf, decode_raw_tf, decode_tf
+
+    def encoded():
+        return decode_tf(parsed[IMAGE_ENCODED])
+
+    def raw():
+        return decode_raw_tf(
+            parsed[IMAGE_ENCODED],
+            parsed[IMAGE_DTYPE],
+            parsed[IMAGE_HEIGHT],
+            parsed[IMAGE_WIDTH],
+            parsed[IMAGE_CHANNELS],
+        )
+
+    image, source_bits = tf.cond(tf.equal(parsed[IMAGE_FORMAT], b"raw"), raw, encoded)
+    image.set_shape([None, None, None])
     if channels is not None:
-        image = convert_tf(image, source_bits, channels, bit_depth)
+        image = convert_tf(image, source_bits, channels, bit_depth, bands)
     return image, decode_mask(parsed[MASK_ENCODED])

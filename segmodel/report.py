@@ -21,9 +21,9 @@ def to_display(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, np.float32)
     if image.ndim == 2:
         image = image[..., None]
-    image = image[..., :3]
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
+    image = image[..., :3]  # of a raster of bands: its first three
+    if image.shape[-1] < 3:
+        image = np.repeat(image[..., :1], 3, axis=-1)
     lo, hi = np.percentile(image, 1), np.percentile(image, 99)
     scaled = (image - lo) / max(hi - lo, 1e-6)
     return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)

@@ -34,7 +34,7 @@ import tensorflow as tf
 from segmodel import commands, files, finetune
 from segmodel import config as config_lib
 from segmodel.input_pipeline import corrupt_shards, make_dataset
-from segmodel.manifest import load_manifest
+from segmodel.manifest import check_trainable, load_manifest
 from segmodel.objective import compile_model
 from segmodel.plan import cpu_has_bf16
 from segmodel.train_callbacks import (
@@ -130,6 +130,7 @@ def train(
     overrides=(),
     verbose=None,
     init_from: str | None = None,
+    allow_failed_dataset: bool = False,
 ) -> dict:
     """Trains (or resumes) a run; returns its final state.json content.
 
@@ -141,6 +142,7 @@ def train(
     check_readable_by_tensorflow(data_dir)
     os.makedirs(workdir, exist_ok=True)
     manifest = load_manifest(data_dir)
+    check_trainable(manifest, data_dir, allow_failed_dataset)
     cfg, state, planned, checkpoint = _start_or_resume(
         data_dir, workdir, preset, overrides, manifest, init_from
     )
@@ -277,7 +279,14 @@ def _fit(data_dir, workdir, cfg, state, manifest, checkpoint, steps, verbose) ->
 def main(argv=None) -> int:
     args = commands.train_parser().parse_args(argv)
     try:
-        train(args.data_dir, args.workdir, args.preset, args.set, init_from=args.init_from)
+        train(
+            args.data_dir,
+            args.workdir,
+            args.preset,
+            args.set,
+            init_from=args.init_from,
+            allow_failed_dataset=args.allow_failed_dataset,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

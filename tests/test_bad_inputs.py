@@ -48,6 +48,7 @@ def test_ingest_rejects_each_bad_input_and_keeps_every_good_one(corpus, tmp_path
             "--num_classes=3",
             "--splits=train=1",
             "--max_pixels=1000000",
+            "--max_rejected=1",  # a corpus of mostly bad files, on purpose
             *INPROCESS,
         ]
     )

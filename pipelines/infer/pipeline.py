@@ -213,6 +213,7 @@ def _run(options, test_pipeline) -> dict:
     metadata = {
         **{k: metadata[k] for k in ("model_version", "num_classes", "normalization", "channels")},
         "bit_depth": metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
+        "bands": metadata.get("bands", False),
         "class_names": metadata.get("class_names"),
     }
     run = {

@@ -18,7 +18,8 @@ from pipelines.image_io import DEFAULT_MAX_PIXELS, ImageError, read_image
 from pipelines.infer.mask_files import encode_mask, existing_record, prediction_record
 from pipelines.progress import Progress
 from pipelines.rejects import Reject
-from pipelines.run_paths import mask_path
+from pipelines.run_paths import geo_mask_path, mask_path
+from pipelines.tiff_io import geotiff_mask
 from pipelines.worker_exit import freeze_at_exit
 from segmodel.prediction_stats import file_kind, image_stats, top_class
 
@@ -60,22 +61,24 @@ class DecodeInputs(beam.DoFn):
             Metrics.counter(NAMESPACE, f"rejected_{e.reason}").inc()
             yield beam.pvalue.TaggedOutput("rejects", Reject(e.reason, str(e), relative, relative))
             return
-        yield (relative, *file_kind(decoded)), model_input
+        geo = tuple(sorted(decoded.geo.items())) if decoded.geo else ()
+        yield (relative, *file_kind(decoded.array), geo), model_input
 
 
 def decode_for_model(data: bytes, metadata: dict, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """An input file's bytes → (decoded pixels, the model's input) by the one model-input path,
-    with the export's channels, bit depth and normalisation. Raises ImageError (a reject)."""
+    """An input file's bytes → (the DecodedImage, the model's input) by the one decoder and
+    the one model-input path, with the export's contract (channels or bands, bit depth,
+    normalisation). Raises ImageError (a reject): a file the model cannot take, named."""
+    from segmodel.contract import ModelContract
     from segmodel.preprocessing import model_input_np
 
-    decoded = read_image(data, max_pixels=max_pixels).array
-    norm = metadata["normalization"]
+    decoded = read_image(data, max_pixels=max_pixels)
+    inputs = ModelContract.from_metadata(metadata).inputs
+    problem = inputs.accepts(decoded.channels, decoded.bit_depth, decoded.bands)
+    if problem:
+        raise ImageError("not_the_model_input", problem)
     return decoded, model_input_np(
-        decoded,
-        metadata["channels"],
-        metadata.get("bit_depth", 8),  # exports before it was recorded: 8-bit
-        norm["mean"],
-        norm["std"],
+        decoded.array, inputs.channels, inputs.bit_depth, inputs.mean, inputs.std, inputs.bands
     )
 
 
@@ -93,7 +96,7 @@ class WriteOutputs(beam.DoFn):
         self._progress = Progress("infer", "images")
 
     def process(self, element):
-        (relative, file_channels, file_bit_depth), result = element
+        (relative, file_channels, file_bit_depth, geo), result = element
         probs = result.inference
         classes, confidence = top_class(probs)
         stats = image_stats(probs, result.example, file_channels, file_bit_depth, confidence)
@@ -103,6 +106,10 @@ class WriteOutputs(beam.DoFn):
             np.save(buffer, probs.astype(np.float16))
             write_atomically(
                 f"{self._output_dir.rstrip('/')}/probabilities/{relative}.npy", buffer.getvalue()
+            )
+        if geo:  # a GeoTIFF input: its mask as a GeoTIFF too, for GIS tools
+            write_atomically(
+                geo_mask_path(self._output_dir, relative), geotiff_mask(classes, dict(geo))
             )
         # The mask last: its presence (with this version) is what --skip_existing trusts.
         write_atomically(

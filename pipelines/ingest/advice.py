@@ -48,6 +48,8 @@ def hint(reason: str, num_classes: int, mask_mode: str, largest: int | None) -> 
         "images/train/..., images/val/..., images/test/...",
         "size_mismatch": "each mask must have its image's width and height",
         "unsupported_extension": "images and masks must be PNG, JPEG, TIFF, BMP or WebP",
+        "mask_lossy": "save the masks as PNG: JPEG changes class values at every edge "
+        "(0/255 masks: --mask_mode binary thresholds them)",
     }.get(reason)
 
 

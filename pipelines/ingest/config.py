@@ -46,6 +46,7 @@ class IngestConfig:
     class_names: tuple[str, ...] = ()
     mask_suffix: str = ""
     stats_sample: int = 2000  # images decoded for the intensity statistics (0: all)
+    max_rejected: float = 0.2  # a fraction of the inputs found (<= 1), or a count (> 1)
     s3_settings: tuple[tuple[str, object], ...] = ()  # the run's S3 options (empty objects)
     batch: int = 1  # 1: a new dataset; 2, 3, ...: the batch an --append adds
     forced_split: str | None = None  # --split: the whole batch goes there
@@ -108,6 +109,8 @@ class IngestConfig:
             raise ValueError("--num_shards must be >= 0 and --target_shard_mb > 0")
         if o.max_pixels <= 0:
             raise ValueError("--max_pixels must be positive")
+        if o.max_rejected < 0:
+            raise ValueError(f"--max_rejected must be a fraction or a count, got {o.max_rejected}")
         if o.stats_sample != 0 and o.stats_sample < MIN_STATS_SAMPLE:
             raise ValueError(
                 f"--stats_sample must be 0 (decode every image) or at least {MIN_STATS_SAMPLE} "
@@ -140,6 +143,7 @@ class IngestConfig:
             class_names=class_names,
             mask_suffix=o.mask_suffix,
             stats_sample=o.stats_sample,
+            max_rejected=o.max_rejected,
         )
 
 
@@ -242,6 +246,7 @@ class _Flags:
     max_pixels: int
     class_names: str
     stats_sample: int
+    max_rejected: float
     mask_suffix: str
     append: bool
     overwrite: bool

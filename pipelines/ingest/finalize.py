@@ -14,7 +14,7 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.fileio import read_bytes, write_atomically
-from pipelines.ingest import advice, batches, shard_writer
+from pipelines.ingest import advice, batches, gate, shard_writer
 from pipelines.ingest.bundle_report import BundleReport, merge_reports
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.dataset_stats import summarize
@@ -95,12 +95,16 @@ def finalize(
     ours = {n for s in manifest["splits"].values() for n in s["shards"]}
     for name in sorted(ours - written):  # no key hashed there: still a file, so -of-N holds
         shard_writer.write_empty_shard(out, name, config.compression, s3)
+    batch_stats, mismatch = manifest["stats"], []
     if batch == 1:
         manifest = batches.first_version(manifest, config)
     else:  # --append: the dataset's manifest, grown by this batch
         previous = json.loads(read_bytes(FileSystems.join(out, MANIFEST_NAME)))
         superseded = batches.superseded_by(out, batch, previous)
         manifest = batches.next_version(previous, manifest, config, superseded)
+        mismatch = gate.append_mismatch(previous["stats"], batch_stats)
+    problems = gate.failures(manifest["batches"][-1], batch_stats, config.spec, config.max_rejected)
+    manifest = gate.mark(manifest, problems + mismatch)
     keep = {n for s in manifest["splits"].values() for n in s["shards"]}
     keep |= {b[k] for b in manifest["batches"] for k in ("rejects_file", "keys_file")}
     stale = [
@@ -170,21 +174,13 @@ def check_outcome(manifest: dict, config: IngestConfig, out=None) -> None:
         if reason:
             why += f", {by_reason[reason]} of them {reason}"
         raise ValueError(f"{why}; {tip or 'see ' + batch['rejects_file']}")
-    stats, spec = manifest["stats"], config.spec
-    if batch["batch"] == 1 and not stats["intensity_images"]:  # the whole sample rejected
-        raise ValueError(
-            f"none of the images sampled for the intensity statistics was accepted "
-            f"({counts['accepted']} accepted in all); re-run with --stats_sample 0 to use every "
-            "accepted image"
-        )
-    if spec.mask_mode == "index" and stats["ignored_pixels"] and not any(stats["class_pixels"][1:]):
-        raise ValueError(
-            f"the masks hold only class 0 and the ignore label {spec.ignore_label}: every "
-            "foreground pixel would be ignored; for 0/255 masks use --mask_mode binary "
-            "(or choose another --ignore_label)"
-        )
     if tip and counts["rejected"] * 20 >= counts["found"]:  # 5 % or more: worth a line
         print(f"  hint ({reason}, {by_reason[reason]} rejects): {tip}", file=out or sys.stdout)
+    if manifest.get("status") == gate.FAILED:  # pipelines/ingest/gate.py
+        raise ValueError(
+            "the dataset failed its checks, and its manifest is marked failed (segscale train "
+            "refuses it unless given --allow_failed_dataset): " + "; ".join(manifest["failures"])
+        )
 
 
 def _latest_batch(manifest: dict) -> dict:

@@ -109,6 +109,14 @@ def add_arguments(parser) -> None:
         "cost). 0: decode and count every image.",
     )
     parser.add_argument(
+        "--max_rejected",
+        type=float,
+        default=0.2,
+        help="Fail the run (exit 2, the manifest marked failed, train refuses it) when more "
+        "inputs are rejected than this: a fraction of those found when at most 1 (0.2: a "
+        "fifth; 1: any share), else a count (5: five rejects).",
+    )
+    parser.add_argument(
         "--mask_suffix",
         default="",
         help="Suffix of mask names to drop before pairing, e.g. _mask for x_mask.png.",

@@ -16,12 +16,13 @@ import posixpath
 import numpy as np
 
 from pipelines.image_io import (
+    LOSSY_FORMATS,
     PNG_SIGNATURE,
     ImageError,
     channel_histograms,
     encode_png,
     read_image,
-    read_label_image,
+    read_mask,
     verify_png,
 )
 from pipelines.ingest import masks
@@ -54,21 +55,33 @@ class PairStats:
     width: int
     channels: int
     bit_depth: int
-    pixel_sum: tuple[int, int, int] | None
-    pixel_sumsq: tuple[int, int, int] | None
+    pixel_sum: tuple[int | float, ...] | None
+    pixel_sumsq: tuple[int | float, ...] | None
     class_pixels: tuple[int, ...]
     ignored_pixels: int
     record_bytes: int
+    bands: bool = False  # a raster of bands: sums per band (else over the picture as RGB)
 
 
 def _rgb_sums(
-    array: np.ndarray, histograms: np.ndarray | None = None
+    array: np.ndarray, histograms: np.ndarray | None = None, bands: bool = False
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Per-channel sum and sum of squares over the image seen as RGB, exactly.
+    """Per-channel sum and sum of squares over the image seen as RGB, exactly; for a raster
+    of bands, per band (float bands in float64).
 
     8-bit images go through 256-bin histograms per channel (sum = h·v, sum of squares = h·v²):
     exact in int64 and several times faster than squaring every pixel.
     """
+    if bands:  # every band; float bands in float64, integer ones exactly
+        flat = array.reshape(-1, 1 if array.ndim == 2 else array.shape[2])
+        if array.dtype == np.float32:
+            planes = flat.astype(np.float64)
+            return tuple(planes.sum(0).tolist()), tuple((planes * planes).sum(0).tolist())
+        planes = flat.astype(np.int64)
+        return (
+            tuple(int(v) for v in planes.sum(0)),
+            tuple(int(v) for v in np.einsum("ij,ij->j", planes, planes)),
+        )
     channels = 1 if array.ndim == 2 else min(array.shape[2], 3)
     sums, sumsq = [], []
     if array.dtype == np.uint8:
@@ -99,9 +112,17 @@ def _decode(role: str, data: bytes, spec: RecordSpec, pixels: bool = True):
             if checked is not None and not pixels:
                 return checked
             return read_image(data, max_pixels=spec.max_pixels, histograms=True)
-        return read_label_image(data, max_pixels=spec.max_pixels)
+        mask, mask_format = read_mask(data, max_pixels=spec.max_pixels)
     except ImageError as e:
         raise _RejectError(f"{role}_{e.reason}", f"{role}: {e}") from None
+    if mask_format in LOSSY_FORMATS and spec.mask_mode != "binary":
+        raise _RejectError(
+            "mask_lossy",
+            f"mask: a {mask_format} file, whose lossy compression changes class values at "
+            "every edge; save masks as PNG (lossless), or for 0/255 masks use --mask_mode "
+            "binary, which thresholds at 128",
+        )
+    return mask
 
 
 class _RejectError(Exception):
@@ -148,10 +169,7 @@ def encode_pair(
     except _RejectError as e:
         return Reject(e.reason, e.detail, pair.key, pair.image, pair.mask)
 
-    if image.passthrough:
-        encoded, image_format = image_bytes, image.format.lower()
-    else:
-        encoded, image_format = encode_png(image.array), "png"
+    encoded, image_format = stored_image(image, image_bytes)
     # A mask that already is what we would write (an 8-bit gray PNG of valid class indices,
     # in index mode, so the values are the classes) is stored as it is: no re-encode. Binary,
     # colour, palette and 16-bit masks are converted and re-encoded.
@@ -168,10 +186,11 @@ def encode_pair(
         mask_png=mask_bytes if mask_passthrough else encode_png(mask),
         filename=pair.key + posixpath.splitext(pair.image)[1],
         source_id=pair.key,
+        dtype=image.dtype if image_format == "raw" else "",
     )
     pixel_sum = pixel_sumsq = None
     if pixels:  # only the sample counts, whatever the format, so mean and std stay unbiased
-        pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms)
+        pixel_sum, pixel_sumsq = _rgb_sums(image.array, image.histograms, image.bands)
     stats = PairStats(
         split=pair.split,
         height=image.height,
@@ -183,5 +202,18 @@ def encode_pair(
         class_pixels=tuple(int(v) for v in class_pixels),
         ignored_pixels=ignored,
         record_bytes=len(serialized),
+        bands=image.bands,
     )
     return serialized, stats
+
+
+def stored_image(image, source: bytes) -> tuple[bytes, str]:
+    """(bytes, format) the record holds: the source PNG/JPEG when TensorFlow decodes it to
+    the very pixels (not turned by EXIF), a lossless PNG (16-bit colour too), or the raw
+    pixels of a raster of bands (record_schema.STORED_FORMATS)."""
+    if image.passthrough:
+        return source, image.format.lower()
+    if image.bands:
+        little = image.array.astype(image.array.dtype.newbyteorder("<"), copy=False)
+        return np.ascontiguousarray(little).tobytes(), "raw"
+    return encode_png(image.array), "png"

@@ -185,7 +185,7 @@ def review(args) -> dict:
                 write_atomically(target, data)
         decoded, model_input = decode_for_model(image_bytes, metadata)
         (result,) = handler.run_inference([model_input], model)
-        pictures = thumbnails(decoded, mask_bytes, result.inference, num_classes)
+        pictures = thumbnails(decoded.array, mask_bytes, result.inference, num_classes)
         rows.append(
             {
                 "rank": rank,

@@ -166,7 +166,13 @@ def test_bad_inputs_are_reported_and_counts_add_up(tmp_path, capsys):
     good, cases = _bad_inputs(tmp_path / "in")
     out = tmp_path / "out"
     manifest = ingest.run(
-        _args(tmp_path / "in/images", tmp_path / "in/masks", out, "--max_pixels=50000")
+        _args(
+            tmp_path / "in/images",
+            tmp_path / "in/masks",
+            out,
+            "--max_pixels=50000",
+            "--max_rejected=1",
+        )
     )
     counts = manifest["counts"]
     assert counts["accepted"] == len(good)
@@ -337,6 +343,7 @@ def test_statistics_sample_decodes_some_images_and_checks_all(tmp_path):
 
 
 def test_statistics_sample_flag_and_empty_sample_fail_clearly(tmp_path):
+    from pipelines.ingest import gate
     from pipelines.ingest.config import IngestOptions
     from pipelines.ingest.finalize import check_outcome
 
@@ -346,11 +353,15 @@ def test_statistics_sample_flag_and_empty_sample_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="--stats_sample must be 0"):
         IngestConfig.from_options(IngestOptions(args))
     config = IngestConfig.from_options(IngestOptions(args[:-1]))
-    manifest = {
+    batch = {
+        "batch": 1,
         "counts": {"found": 3, "accepted": 2, "rejected": 1},
-        "rejects": {"by_reason": {"image_corrupt": 1}},
-        "stats": {"intensity_images": 0, "ignored_pixels": 0, "class_pixels": [5, 5, 5]},
+        "rejects_by_reason": {"image_corrupt": 1},
     }
+    stats = {"intensity_images": 0, "ignored_pixels": 0, "class_pixels": [5, 5, 5]}
+    (problem,) = gate.failures(batch, stats, config.spec, max_rejected=1)
+    assert "--stats_sample 0" in problem
+    manifest = gate.mark({"batches": [batch]}, [problem])
     with pytest.raises(ValueError, match="--stats_sample 0"):
         check_outcome(manifest, config)
 

@@ -72,6 +72,7 @@ def test_ingest_counts_every_odd_file(tmp_path):
             f"--masks_dir={masks}",
             f"--output_dir={tmp_path / 'out'}",
             "--num_classes=3",
+            "--max_rejected=3",  # a count: the three odd files made on purpose
             "--profile=inprocess",
         ]
     )

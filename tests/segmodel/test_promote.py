@@ -41,7 +41,9 @@ def test_the_bootstrap_interval_separates_a_real_gap_and_not_noise():
 
 
 def test_another_class_list_or_input_is_refused():
+    norm = {"mean": [0.0] * 3, "std": [1.0] * 3}
     base = {"num_classes": 3, "class_names": ["a", "b", "c"], "channels": 3, "bit_depth": 8}
+    base["normalization"] = norm
     promote.check_contract(dict(base), dict(base))
     for change in ({"class_names": ["a", "b", "x"]}, {"channels": 1}, {"bit_depth": 16}):
         with pytest.raises(ValueError, match="does not take the same inputs"):
