@@ -90,6 +90,17 @@ class DecodedImage:
         return {8: "uint8", 16: "uint16", 32: "float32"}[self.bit_depth]
 
 
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """From a header, before any pixel is decoded: too_many_pixels or a zero size (corrupt)."""
+    if width * height > max_pixels:
+        raise ImageError(
+            "too_many_pixels",
+            f"{width}x{height} = {width * height:,} pixels exceeds --max_pixels={max_pixels:,}",
+        )
+    if width == 0 or height == 0:
+        raise ImageError("corrupt", f"image has zero size {width}x{height}")
+
+
 def open_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Opens an image and checks its header (size, frames); no pixel is decoded.
 
@@ -114,14 +125,7 @@ def open_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.I
         raise ImageError("not_an_image", "not a readable image (unknown format)") from None
     except Exception as e:  # Pillow raises a zoo of types for damaged headers.
         raise ImageError("corrupt", f"damaged image header: {e}") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageError(
-            "too_many_pixels",
-            f"{width}x{height} = {width * height:,} pixels exceeds --max_pixels={max_pixels:,}",
-        )
-    if width == 0 or height == 0:
-        raise ImageError("corrupt", f"image has zero size {width}x{height}")
+    check_size(*image.size, max_pixels)
     frames = getattr(image, "n_frames", 1)
     if frames > 1 and image.format != "PNG":  # APNG frame 0 is the still image.
         raise ImageError(
@@ -243,14 +247,7 @@ def _read_tiff_image(data: bytes, max_pixels: int) -> DecodedImage | None:
     except Exception as e:
         raise ImageError("corrupt", f"damaged TIFF header: {e}") from None
     with tif:
-        width, height = page.imagewidth, page.imagelength
-        if width * height > max_pixels:
-            raise ImageError(
-                "too_many_pixels",
-                f"{width}x{height} = {width * height:,} pixels exceeds --max_pixels={max_pixels:,}",
-            )
-        if width == 0 or height == 0:
-            raise ImageError("corrupt", f"image has zero size {width}x{height}")
+        check_size(page.imagewidth, page.imagelength, max_pixels)
         if len(tif.pages) > 1:
             raise ImageError(
                 "multi_frame",
@@ -349,43 +346,6 @@ def _with_histograms(decoded: DecodedImage, image: Image.Image | None) -> Decode
     else:
         counts = channel_histograms(decoded.array)
     return dataclasses.replace(decoded, histograms=counts)
-
-
-def read_label_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decodes a mask file without colour conversion.
-
-    Palette PNGs keep their palette indices (they are the classes); 16-bit masks stay 16-bit.
-
-    Returns:
-      [H, W] integer array, or [H, W, 3|4] for colour masks.
-    """
-    return read_mask(data, max_pixels=max_pixels)[0]
-
-
-def read_mask(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
-    """A mask file → ([H, W] integers or [H, W, 3|4] colours, as displayed: its EXIF
-    orientation applied, as for images), and its format ("PNG", "JPEG", ...), which tells
-    whether the values survived compression (LOSSY_FORMATS)."""
-    image = open_image(data, max_pixels=max_pixels)
-    orientation = exif_orientation(image)
-    if image.mode in ("P", "L", "1"):
-        array = np.asarray(image).astype(np.uint8)
-    elif image.mode.startswith("I"):
-        array = np.asarray(image).astype(np.int64)
-    elif image.mode in ("LA", "PA"):
-        array = np.asarray(image)[..., 0]
-    elif image.mode in ("RGB", "RGBA"):
-        array = np.asarray(image)
-    else:
-        raise ImageError(
-            "unsupported_pixel_type", f"mask pixel mode {image.mode!r} is not supported"
-        )
-    return orient(array, orientation), image.format
-
-
-# Formats whose compression changes pixel values: class indices and palette colours do not
-# survive them (WebP can be lossless, but Pillow cannot tell which a file is).
-LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")
 
 
 def channel_histograms(array: np.ndarray) -> np.ndarray:

@@ -77,7 +77,7 @@ def _single_channel(raw: np.ndarray) -> np.ndarray | None:
 
 
 def to_classes(raw: np.ndarray, mode: str, palette: dict[int, int] | None = None) -> np.ndarray:
-    """Converts a decoded mask (see pipelines.image_io.read_label_image) to class indices [H, W].
+    """Converts a decoded mask (see pipelines.mask_io.read_mask) to class indices [H, W].
 
     Raises:
       ImageError: mask_not_single_channel (colour mask in index/binary mode) or

@@ -16,17 +16,16 @@ import posixpath
 import numpy as np
 
 from pipelines.image_io import (
-    LOSSY_FORMATS,
     PNG_SIGNATURE,
     ImageError,
     channel_histograms,
     encode_png,
     read_image,
-    read_mask,
     verify_png,
 )
 from pipelines.ingest import masks
 from pipelines.ingest.pairing import Pair, Reject
+from pipelines.mask_io import LOSSY_FORMATS, read_mask
 from segmodel import record_schema
 
 

@@ -10,9 +10,9 @@ from pipelines.image_io import (
     channel_histograms,
     encode_png,
     read_image,
-    read_label_image,
     verify_png,
 )
+from pipelines.mask_io import read_label_image
 
 
 def _save(array_or_image, fmt, **kwargs) -> bytes:

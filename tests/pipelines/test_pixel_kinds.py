@@ -238,3 +238,26 @@ def test_a_13_band_float_raster_is_ingested_as_it_is(tmp_path):
     np.testing.assert_allclose(stats["std"], every.std(0), rtol=1e-6)
     for key, (stored, _) in _records(tmp_path / "out").items():
         np.testing.assert_array_equal(stored, arrays[key])
+
+
+def test_inference_writes_the_mask_of_a_phone_photo_as_displayed(tmp_path, exported_model):
+    from pipelines.infer import pipeline as infer
+
+    image, _ = random_pair(70, height=32, width=48)  # displayed: 32 high, 48 wide
+    stored = np.ascontiguousarray(np.rot90(image, 1))  # 48 high, 32 wide in the file
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    write(str(tmp_path / "in/p.jpg"), encode(stored, "JPEG", quality=95, exif=exif.tobytes()))
+    write(str(tmp_path / "in/plain.jpg"), encode(image, "JPEG", quality=95))
+    infer.run(
+        [
+            f"--model_dir={exported_model}",
+            f"--input_pattern={tmp_path}/in/*.jpg",
+            f"--output_dir={tmp_path}/pred",
+            *INPROCESS,
+        ]
+    )
+    turned = np.asarray(Image.open(tmp_path / "pred/masks/p.jpg.png"))
+    plain = np.asarray(Image.open(tmp_path / "pred/masks/plain.jpg.png"))
+    assert turned.shape == plain.shape == (32, 48)  # over the photo a viewer shows
+    assert (turned == plain).mean() > 0.95  # the same picture, up to JPEG noise
