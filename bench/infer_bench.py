@@ -45,15 +45,20 @@ SIDE = 256
 
 def make_model(model_dir: str, channels: int) -> None:
     from segmodel import config, unet
+    from segmodel.runtime_forms import write_openvino
 
     os.makedirs(model_dir, exist_ok=True)
     model = unet.build_unet(config.ModelConfig(), NUM_CLASSES, channels)
     model.save(os.path.join(model_dir, "model.keras"))
+    write_openvino(model, model_dir, channels)
     meta = {
         "model_version": "bench",
         "num_classes": NUM_CLASSES,
         "channels": channels,
         "normalization": {"mean": [120.0] * channels, "std": [60.0] * channels},
+        # Speed only: random weights have no accuracy to gate (segscale export measures the
+        # gate on a trained model's validation split; docs/benchmarks.md).
+        "runtimes": {f"openvino_{p}": {"passed": True} for p in ("float32", "bfloat16")},
     }
     with open(os.path.join(model_dir, "metadata.json"), "w") as f:
         json.dump(meta, f)
@@ -79,8 +84,9 @@ def replicate(src: str, dst: str, count: int) -> None:
         os.link(os.path.join(src, names[i % len(names)]), os.path.join(dst, f"r{i:06d}.png"))
 
 
-def loop(images: str, model_dir: str, batch_size: int) -> None:
-    """Runs in its own process; prints JSON: the predict_on_batch loop's images/s."""
+def loop(images: str, model_dir: str, batch_size: int, form: str = "keras") -> None:
+    """Runs in its own process; prints JSON: the predict_on_batch loop's images/s (`form`
+    "openvino:float32" etc.: the OpenVINO form's, on the same inputs)."""
     import time
 
     import numpy as np
@@ -99,6 +105,10 @@ def loop(images: str, model_dir: str, batch_size: int) -> None:
             for path in sorted(glob.glob(f"{images}/*.png"))
         ]
     )
+    if form != "keras":
+        from segmodel.runtimes import OpenVinoModel, openvino_xml
+
+        model = OpenVinoModel(openvino_xml(model_dir), form.split(":")[1])
     model.predict_on_batch(x[:batch_size])  # traces the predict function
     start = time.perf_counter()
     for i in range(0, len(x), batch_size):
@@ -106,9 +116,17 @@ def loop(images: str, model_dir: str, batch_size: int) -> None:
     print(json.dumps({"images_per_s": len(x) / (time.perf_counter() - start)}))
 
 
-def loop_rate(images: str, model_dir: str, batch_size: int, env: dict) -> float:
+def loop_rate(images: str, model_dir: str, batch_size: int, env: dict, form="keras") -> float:
     out = subprocess.run(
-        [PYTHON, __file__, "--loop", images, model_dir, f"--batch_size={batch_size}"],
+        [
+            PYTHON,
+            __file__,
+            "--loop",
+            images,
+            model_dir,
+            f"--batch_size={batch_size}",
+            f"--loop_form={form}",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -117,7 +135,12 @@ def loop_rate(images: str, model_dir: str, batch_size: int, env: dict) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
-def pipeline(images: str, model_dir: str, out: str, batch_size: int, env: dict) -> dict:
+def form_flags(form: str) -> list[str]:
+    runtime, _, precision = form.partition(":")
+    return [f"--runtime={runtime}", f"--precision={precision or 'auto'}"]
+
+
+def pipeline(images: str, model_dir: str, out: str, batch_size: int, env: dict, form) -> dict:
     """Runs the pipeline as a user would; returns its wall time, the steady-state rate from
     the masks' write times, the first mask's time after launch, and the peak memory."""
     import time
@@ -135,6 +158,7 @@ def pipeline(images: str, model_dir: str, out: str, batch_size: int, env: dict) 
             f"--batch_size={batch_size}",
             "--profile=local",
             "--direct_num_workers=2",
+            *form_flags(form),
         ],
         env=env,
     )
@@ -156,10 +180,17 @@ def main(argv=None) -> None:
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--workdir", default="", help="Keep (and reuse) the images and model.")
+    parser.add_argument(
+        "--forms",
+        default="keras",
+        help="Comma-separated forms the pipeline runs with: keras, openvino:float32, "
+        "openvino:bfloat16 (each against the same TF float32 loop).",
+    )
     parser.add_argument("--loop", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--loop_form", default="keras", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop:
-        loop(*args.loop, args.batch_size)
+        loop(*args.loop, args.batch_size, args.loop_form)
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     work = args.workdir or tempfile.mkdtemp(prefix="infer-bench-")
@@ -176,27 +207,37 @@ def main(argv=None) -> None:
             replicate(images, large, args.large_images)
         runs.append((args.large_images, large))
 
+    forms = args.forms.split(",")
     before = loop_rate(images, model_dir, args.batch_size, env)
     print(f"loop (predict_on_batch, batch {args.batch_size}, in memory): {before:.1f} images/s")
+    for form in forms:
+        if form != "keras":
+            rate = loop_rate(images, model_dir, args.batch_size, env, form)
+            print(f"loop of {form}, same inputs: {rate:.1f} images/s ({rate / before:.2f}x)")
     results = []
-    for count, folder in runs:
-        r = pipeline(folder, model_dir, f"{work}/out-{count}", args.batch_size, env)
-        assert r["images"] == count, f"{r['images']} masks for {count} images"
-        results.append(r)
-        print(
-            f"pipeline, {count} images: {count / r['seconds']:.1f} images/s end to end "
-            f"({r['seconds']:.1f} s, first mask after {r['first_mask_s']:.1f} s), "
-            f"{r['steady_per_s']:.1f} images/s steady, peak {r['peak_mib']:.0f} MiB",
-            flush=True,
-        )
+    for form in forms:
+        for count, folder in runs:
+            r = pipeline(folder, model_dir, f"{work}/out-{count}", args.batch_size, env, form)
+            assert r["images"] == count, f"{r['images']} masks for {count} images"
+            results.append((form, count, r))
+            print(
+                f"pipeline {form}, {count} images: {count / r['seconds']:.1f} images/s end to "
+                f"end ({r['seconds']:.1f} s, first mask after {r['first_mask_s']:.1f} s), "
+                f"{r['steady_per_s']:.1f} images/s steady, peak {r['peak_mib']:.0f} MiB",
+                flush=True,
+            )
     after = loop_rate(images, model_dir, args.batch_size, env)
     limit = (before + after) / 2
-    print(f"loop again: {after:.1f} images/s; the ratios use the mean, {limit:.1f}")
-    for (count, _), r in zip(runs, results, strict=True):
+    print(
+        f"loop again: {after:.1f} images/s; the ratios to the TF float32 loop use the mean, "
+        f"{limit:.1f}"
+    )
+    for form, count, r in results:
         print(
-            f"ratio at {count} images: end to end {count / r['seconds'] / limit:.3f}, "
+            f"ratio {form} at {count} images: end to end {count / r['seconds'] / limit:.3f}, "
             f"steady state {r['steady_per_s'] / limit:.3f}"
         )
+    results = [r for form, _, r in results if form == forms[0]]
     if len(results) == 2:
         growth = results[1]["peak_mib"] / results[0]["peak_mib"] - 1
         print(f"peak memory {runs[1][0]} vs {runs[0][0]} images: {growth:+.1%} (target <= +15 %)")

@@ -171,8 +171,8 @@ def verify_png(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedI
     image = open_header(data, max_pixels=max_pixels)
     if image.mode not in _PNG_LAYOUT or getattr(image, "n_frames", 1) != 1:
         return None
-    if exif_orientation(image) != 1:
-        return None  # turned to how it is displayed: decoded and stored again
+    if b"eXIf" in data:  # an orientation (also in an eXIf chunk after the pixels) is applied
+        return None  # when decoded: decoded and stored again
     try:
         image.verify()
     except Exception as e:
@@ -248,7 +248,7 @@ def _read_tiff_image(data: bytes, max_pixels: int) -> DecodedImage | None:
         raise ImageError("corrupt", f"damaged TIFF header: {e}") from None
     with tif:
         check_size(page.imagewidth, page.imagelength, max_pixels)
-        if len(tif.pages) > 1:
+        if tiff_io.image_pages(tif) > 1:
             raise ImageError(
                 "multi_frame",
                 f"TIFF has {len(tif.pages)} pages; write the bands of one image as samples of "
@@ -263,6 +263,13 @@ def _read_tiff_image(data: bytes, max_pixels: int) -> DecodedImage | None:
         except Exception as e:
             raise ImageError("corrupt", f"truncated or corrupt TIFF data: {e}") from None
     array = read.array
+    if array.dtype == np.float32 and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array.reshape(*array.shape[:2], -1))).any(-1).sum())
+        raise ImageError(
+            "non_finite_pixels",
+            f"{bad:,} pixels are NaN or infinite (a nodata value?); fill them (e.g. with the "
+            "band's mean) before segmenting",
+        )
     if read.alpha and array.shape[-1] == 2:  # gray + alpha counts as gray
         array = np.ascontiguousarray(array[..., 0])
     channels = 1 if array.ndim == 2 else array.shape[2]

@@ -3,7 +3,8 @@
 TensorFlow's file layer reads local paths and gs:// (s3:// only with tensorflow-io, which we do
 not install), while Beam's filesystems read local, gs://, s3:// (apache-beam[aws]), hdfs:// and
 azfs://. So the pipelines copy `model.keras` and `metadata.json` (a few MB) through Beam and
-hand Keras a local folder: a model on any bucket Beam reaches works.
+hand Keras (and OpenVINO, for `openvino/`) a local folder: a model on any bucket Beam
+reaches works.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.fileio import copy_to_local, is_remote
 
 FILES = ("model.keras", "metadata.json")
+OPTIONAL = ("openvino/model.xml", "openvino/model.bin")  # the runtime form, when exported
 _copies: dict[str, tuple] = {}  # model_dir -> (the files' stamp, the local copy)
 _lock = threading.Lock()
 
@@ -29,7 +31,10 @@ def local_model_dir(model_dir: str) -> str:
     an earlier job copies the model again once `segscale promote` has replaced it in place."""
     if not is_remote(model_dir):
         return model_dir
-    paths = [FileSystems.join(model_dir.rstrip("/"), name) for name in FILES]
+    names = FILES + tuple(
+        name for name in OPTIONAL if FileSystems.exists(FileSystems.join(model_dir, name))
+    )
+    paths = [FileSystems.join(model_dir.rstrip("/"), name) for name in names]
     stamp = tuple(
         (m.path, m.size_in_bytes, m.last_updated_in_seconds)
         for result in FileSystems.match(paths)
@@ -39,7 +44,8 @@ def local_model_dir(model_dir: str) -> str:
         if _copies.get(model_dir, (None, None))[0] != stamp:
             target = tempfile.mkdtemp(prefix="segscale-model-")
             atexit.register(shutil.rmtree, target, ignore_errors=True)
-            for path, name in zip(paths, FILES, strict=True):
+            for path, name in zip(paths, names, strict=True):
+                os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
                 copy_to_local(path, os.path.join(target, name))
             _copies[model_dir] = (stamp, target)
         return _copies[model_dir][1]

@@ -87,14 +87,23 @@ def header(data: bytes):
 
 
 def wants_pillow(page) -> bool:
-    """Palette, CMYK and YCbCr TIFFs of 8 bits: Pillow converts them to RGB."""
+    """Palette, CMYK and YCbCr TIFFs of 8 bits, 1-bit and MINISWHITE (inverted gray) TIFFs:
+    Pillow converts them as it does for other formats."""
+    if page.dtype == np.bool_ or int(page.photometric) == 0:
+        return True
     return int(page.photometric) in _PILLOW_PHOTOMETRIC and page.dtype == np.uint8
+
+
+def image_pages(tif) -> int:
+    """Full-resolution images in a TIFF: reduced-resolution overviews and mask pages (a cloud-
+    optimised GeoTIFF's, NewSubfileType bits 1 and 4) are not images of their own."""
+    return sum(1 for page in tif.pages if not (int(getattr(page, "subfiletype", 0)) & 5))
 
 
 def read_tiff(tif, page) -> Tiff:
     """Decodes the first page of an opened TIFF (see header). Raises ValueError with the
     problem (the caller turns it into a reject reason)."""
-    if len(tif.pages) > 1:
+    if image_pages(tif) > 1:
         raise ValueError(
             f"TIFF has {len(tif.pages)} pages; write the bands of one image as samples of one "
             "page, or slice stacks into single images"

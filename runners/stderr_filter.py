@@ -39,6 +39,8 @@ NOISE = (
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|I0000 \d\d:\d\d:\S+ +\d+ \S+:\d+\] "  # absl INFO lines written before initialisation
     rb"|E0000 \S+ +\d+ util\.cc:\d+\] oneDNN supports DT_INT32 only"
+    # gRPC (Beam's worker channel) when an OpenVINO worker's threads are up as it forks
+    rb"|I\d{4} \S+ +\d+ fork_posix\.cc:\d+\] Other threads are currently calling into gRPC"
     rb"|To enable the following instructions: .* rebuild TensorFlow"
     # Beam's local SDK workers log their start-up at INFO in logging.basicConfig's format
     # ("INFO:apache_beam...") before they read the pipeline's log level.

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from segmodel import commands, files
+from segmodel import commands, files, runtime_forms
 from segmodel.contract import ModelContract
 from segmodel.manifest import load_manifest
 from segmodel.preprocessing import decode_tf, model_input_tf
@@ -180,6 +180,11 @@ def export(workdir: str, export_dir: str) -> dict:
         input_signature=[tf.TensorSpec([None], tf.string, name="images")],
     )
     archive.write_out(os.path.join(staging, "saved_model"), verbose=False)
+    # The OpenVINO form and the gate bulk inference chooses forms by (segmodel/runtime_forms.py).
+    xml = runtime_forms.write_openvino(model, staging, contract.inputs.channels)
+    runtimes = (
+        runtime_forms.evaluate_forms(model, xml, state["data_dir"], manifest) if xml else None
+    )
     best_epoch = state.get("best_epoch")
     validation = next((h for h in state["history"] if h["epoch"] == best_epoch), {})
     metadata = {
@@ -196,6 +201,7 @@ def export(workdir: str, export_dir: str) -> dict:
             "metrics": validation,
         },
         "reference": reference_statistics(model, state["data_dir"], manifest),
+        "runtimes": runtimes,
         "source_checkpoint": os.path.abspath(source),
         "parent": state.get("init_from"),  # the model it was fine-tuned from, if any
         "dataset_version": manifest.get("version", 1),

@@ -40,6 +40,8 @@ class InferConfig:
     save_probabilities: bool
     unsafe_model: bool
     tta: str
+    runtime: str = "auto"
+    precision: str = "auto"
 
     @classmethod
     def from_options(cls, o: InferOptions) -> InferConfig:

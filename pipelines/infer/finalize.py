@@ -76,6 +76,7 @@ def finalize(
         "output_dir": output_dir,
         "tta": run["tta"],
         "tiling": run["tiling"],
+        "form": run.get("form"),  # runtime and precision (segmodel/runtimes.py)
         "class_names": metadata.get("class_names"),
         "inputs": inputs,
         "predictions": predictions,  # made now, or skipped (a mask was there)

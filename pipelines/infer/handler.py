@@ -38,6 +38,7 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         unsafe: bool = False,
         tta: str = "none",
         preloaded_by: str | None = None,
+        form=None,
     ):
         """`preloaded_by`: the run id whose `warm_start.WarmWorkers` may have loaded the model
         on this worker already (then it is taken from there)."""
@@ -49,12 +50,16 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
         self._unsafe = unsafe
         self._tta = tta
         self._preloaded_by = preloaded_by
+        self._form = form  # pipelines/infer/forms.FormRequest; None: the Keras model
 
     @classmethod
     def for_run(cls, model_dir: str, run: dict, unsafe: bool = False, batch_size: int = 8):
-        """The handler a finished run used, from its ledger record: the same tiling and TTA
-        (what `segscale review` predicts again with)."""
+        """The handler a finished run used, from its ledger record: the same tiling, TTA and
+        runtime form (what `segscale review` predicts again with)."""
+        from pipelines.infer.forms import FormRequest
+
         tiling = run.get("tiling") or {"tile_size": TILE_SIZE, "tile_overlap": TILE_OVERLAP}
+        form = run.get("form") or {}
         return cls(
             model_dir,
             tile_size=tiling["tile_size"],
@@ -62,19 +67,18 @@ class KerasSegmentationHandler(ModelHandler[np.ndarray, PredictionResult, object
             max_batch_size=batch_size,
             unsafe=unsafe,
             tta=run.get("tta") or "none",
+            form=FormRequest(form.get("runtime", "keras"), form.get("precision", "float32")),
         )
 
     def load_model(self):
-        from pipelines.infer import warm_start
-        from pipelines.model_files import local_model_dir
+        from pipelines.infer import forms, warm_start
 
         if self._preloaded_by:
-            model = warm_start.take(self._preloaded_by, self._model_dir, self._unsafe)
+            model = warm_start.take(self._preloaded_by, self._model_dir, self._unsafe, self._form)
             if model is not None:
                 return model
-        from segmodel.saving import load_model  # TensorFlow loads on the worker, not the launcher
-
-        return load_model(local_model_dir(self._model_dir), unsafe=self._unsafe)
+        # On the worker, not the launcher: TensorFlow (or OpenVINO) loads there.
+        return forms.load(self._model_dir, self._unsafe, self._form)
 
     def run_inference(
         self, batch: Sequence[np.ndarray], model, inference_args=None

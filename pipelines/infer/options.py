@@ -53,6 +53,22 @@ def add_arguments(parser) -> None:
         "flips/rotations (4x or 8x the compute; see docs/benchmarks.md for the gain).",
     )
     parser.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "openvino"),
+        default="auto",
+        help="What computes the masks: the export's OpenVINO form (no TensorFlow in the worker) "
+        "or the Keras model; auto: the fastest form that passed the export's gate "
+        "(segmodel/runtime_forms.py) on each worker's CPU.",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto: bfloat16 where the CPU has bf16 units and the export's gate passed it "
+        "(mean IoU within 0.005 of float32, >= 99.5%% pixels equal), else float32. A forced "
+        "precision that failed the gate runs, and the run says what it loses.",
+    )
+    parser.add_argument(
         "--save_probabilities", action="store_true", help="Also write per-class probabilities."
     )
     parser.add_argument(

@@ -38,6 +38,7 @@ from pipelines.fileio import check_writable, read_bytes
 from pipelines.infer import options as own_flags
 from pipelines.infer.config import InferConfig, InferOptions
 from pipelines.infer.finalize import SUMMARY_NAME, SummarizeRun, check_counts, finalize
+from pipelines.infer.forms import FormRequest
 from pipelines.infer.handler import KerasSegmentationHandler, check_model_is_safe
 from pipelines.infer.inputs import check_matches, read_matched, read_tfrecord_file
 from pipelines.infer.steps import DecodeInputs, WriteOutputs, failed_batch_rejects
@@ -53,12 +54,13 @@ from runners.launch import cli_main, execute, is_dry_run, pipeline_options
 class SegmentImages(beam.PTransform):
     """(relative path, encoded bytes) → {predictions: records, rejects: Rejects}."""
 
-    def __init__(self, metadata: dict, config: InferConfig, handler=None, run_id=None):
+    def __init__(self, metadata: dict, config: InferConfig, handler=None, run_id=None, form=None):
         super().__init__()
         self._metadata = metadata
         self._config = config
         self._handler = handler  # tests inject a faulty one
         self._run_id = run_id  # the model may be preloaded for it (warm_start)
+        self._form = form or FormRequest(config.runtime, config.precision)
 
     def expand(self, inputs):
         o = self._config
@@ -82,6 +84,7 @@ class SegmentImages(beam.PTransform):
                 unsafe=o.unsafe_model,
                 tta=o.tta,
                 preloaded_by=self._run_id,
+                form=self._form,
             )
         )
         # A batch whose inference raises becomes rejects (one per image), not a failed job.
@@ -121,7 +124,10 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
     o = config
     # In the listing stage, which the FnApiRunner sets up on every worker process: the model
     # loads there while the listing and the reshuffle run (warm_start).
-    warm = "WarmWorkers" >> beam.ParDo(WarmWorkers(run["run_id"], o.model_dir, o.unsafe_model))
+    form = FormRequest(o.runtime, o.precision, run["form"]["threads"])
+    warm = "WarmWorkers" >> beam.ParDo(
+        WarmWorkers(run["run_id"], o.model_dir, o.unsafe_model, form)
+    )
     if o.input_pattern:
         root = pattern_root(o.input_pattern)
         matched = pipeline | "Match" >> fileio.MatchFiles(o.input_pattern) | warm
@@ -149,7 +155,7 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
             | "FlattenRead" >> beam.Flatten()
             | "CountInputs" >> beam.combiners.Count.Globally()
         )
-    segmented = files | "Segment" >> SegmentImages(metadata, o, run_id=run["run_id"])
+    segmented = files | "Segment" >> SegmentImages(metadata, o, run_id=run["run_id"], form=form)
     rejects = (read_rejects, segmented["rejects"]) | "AllRejects" >> beam.Flatten()
     predictions = segmented["predictions"]
     out = o.output_dir.rstrip("/")
@@ -181,6 +187,31 @@ def build_pipeline(pipeline, config: InferConfig, metadata: dict, run: dict):
             | "CountVersions" >> beam.combiners.Count.PerElement()
         ),
     )
+
+
+def form_of_run(o: InferConfig) -> dict:
+    """The form the run asked for and the one the launcher's CPU gets (workers choose on their
+    own CPU, by the same rule: segmodel/runtimes.choose); said in one line, and in the ledger.
+    """
+    from pipelines.infer.forms import chosen
+    from pipelines.model_files import local_model_dir
+
+    # Threads: OpenVINO's own choice in every worker (0). Measured here (2 cores, 2 local
+    # workers, 300 images of 256²): its default 18.8-19.8 s, one thread each (a worker's share
+    # of the cores) 30.8 s, one worker with 2 threads 22.4 s (docs/benchmarks.md): the two
+    # workers' shares of the input are not even, and a worker with one thread leaves a core
+    # idle when the other is done.
+    threads = 0
+    request = FormRequest(o.runtime, o.precision, threads)
+    runtime, precision, why = chosen(local_model_dir(o.model_dir), request)
+    print(f"Runtime: {runtime} {precision} ({why})", flush=True)
+    return {
+        "runtime": runtime,
+        "precision": precision,
+        "why": why,
+        "asked": {"runtime": o.runtime, "precision": o.precision},
+        "threads": threads,
+    }
 
 
 def _parse_args(argv):
@@ -225,6 +256,7 @@ def _run(options, test_pipeline) -> dict:
         "input_kind": "files" if o.input_pattern else "tfrecords",
         "tta": o.tta,
         "tiling": {"tile_size": o.tile_size, "tile_overlap": o.tile_overlap},
+        "form": form_of_run(o),
     }
     execute(options, lambda p: build_pipeline(p, o, metadata, run), test_pipeline)
     if is_dry_run(options):

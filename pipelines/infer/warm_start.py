@@ -28,12 +28,11 @@ _preload: tuple | None = None  # ((run id, model_dir, unsafe), {"model": model o
 _threads: list[threading.Thread] = []  # loads started and not yet waited for
 
 
-def _load(model_dir: str, unsafe: bool, slot: dict) -> None:
+def _load(model_dir: str, unsafe: bool, slot: dict, form=None) -> None:
     try:
-        from pipelines.model_files import local_model_dir
-        from segmodel.saving import load_model  # imports TensorFlow and Keras
+        from pipelines.infer import forms
 
-        slot["model"] = load_model(local_model_dir(model_dir), unsafe=unsafe)
+        slot["model"] = forms.load(model_dir, unsafe, form)
     except Exception:
         slot["model"] = None  # the handler's own load reports the error, where it belongs
 
@@ -52,24 +51,31 @@ def _wait_for_loads(timeout: float | None = None) -> None:
 atexit.register(_wait_for_loads, 30)
 
 
-def start(run_id: str, model_dir: str, unsafe: bool) -> None:
-    """Starts loading the run's model in the background, unless that has started already. A
-    new run drops an earlier run's preload that nothing took."""
+def start(run_id: str, model_dir: str, unsafe: bool, form=None) -> None:
+    """Starts loading the run's model (the form `form` asks for: pipelines/infer/forms.py) in
+    the background, unless that has started already. A new run drops an earlier run's preload
+    that nothing took."""
+    from pipelines.infer.forms import as_request
+
     global _preload
-    key = (run_id, model_dir, unsafe)
+    form = as_request(form)
+    key = (run_id, model_dir, unsafe, form)
     with _lock:
         if _preload and _preload[0] == key:
             return
         slot: dict = {"model": None}
         _preload = (key, slot)  # drops an earlier run's preload
         thread = threading.Thread(
-            target=_load, args=(model_dir, unsafe, slot), name="segscale-warm-start", daemon=True
+            target=_load,
+            args=(model_dir, unsafe, slot, form),
+            name="segscale-warm-start",
+            daemon=True,
         )
         _threads.append(thread)
         thread.start()
 
 
-def take(run_id: str, model_dir: str, unsafe: bool):
+def take(run_id: str, model_dir: str, unsafe: bool, form=None):
     """The model preloaded for this run, model and safe mode, once; else None. Waits for every
     load under way first, so that TensorFlow is never imported by two threads at once, and
     drops whatever preload is left (nothing else will take it)."""
@@ -77,7 +83,9 @@ def take(run_id: str, model_dir: str, unsafe: bool):
     _wait_for_loads()
     with _lock:
         preload, _preload = _preload, None
-    if preload and preload[0] == (run_id, model_dir, unsafe):
+    from pipelines.infer.forms import as_request
+
+    if preload and preload[0] == (run_id, model_dir, unsafe, as_request(form)):
         return preload[1]["model"]
     return None
 
@@ -86,13 +94,14 @@ class WarmWorkers(beam.DoFn):
     """Passes elements through; on each worker process it is set up on, starts the model's
     load."""
 
-    def __init__(self, run_id: str, model_dir: str, unsafe: bool):
+    def __init__(self, run_id: str, model_dir: str, unsafe: bool, form=None):
         self._run_id = run_id
         self._model_dir = model_dir
         self._unsafe = unsafe
+        self._form = form
 
     def setup(self):
-        start(self._run_id, self._model_dir, self._unsafe)
+        start(self._run_id, self._model_dir, self._unsafe, self._form)
 
     def process(self, element):
         yield element

@@ -44,8 +44,12 @@ def failures(batch: dict, stats: dict, spec, max_rejected: float) -> list[str]:
     """
     counts, by_reason = batch["counts"], batch["rejects_by_reason"]
     found, rejected, accepted = counts["found"], counts["rejected"], counts["accepted"]
+    # Files of other types beside the images (.json, .xml sidecars, notes) are reported but
+    # are no sign that the images or masks are wrong: they do not count against the share.
+    sidecars = by_reason.get("unsupported_extension", 0)
+    found, rejected = found - sidecars, rejected - sidecars
     problems = []
-    if found and accepted == 0:
+    if found and accepted == 0 and rejected:
         problems.append(f"all {rejected} inputs were rejected ({top_reasons(by_reason)})")
     elif rejected > rejected_limit(max_rejected, found):
         problems.append(

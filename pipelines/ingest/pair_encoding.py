@@ -173,7 +173,10 @@ def encode_pair(
     # in index mode, so the values are the classes) is stored as it is: no re-encode. Binary,
     # colour, palette and 16-bit masks are converted and re-encoded.
     mask_passthrough = (
-        spec.mask_mode == "index" and is_gray8_png(mask_bytes) and raw_mask.dtype == np.uint8
+        spec.mask_mode == "index"
+        and is_gray8_png(mask_bytes)
+        and raw_mask.dtype == np.uint8
+        and b"eXIf" not in mask_bytes  # an EXIF-turned mask is stored as displayed
     )
     serialized = record_schema.make_example(
         image_encoded=encoded,

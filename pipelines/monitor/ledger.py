@@ -113,9 +113,12 @@ def run_line(record: dict) -> str:
     if others:
         older = ", ".join(f"{n} by {v[:12]}" for v, n in sorted(others.items()))
         quality += f"; masks kept from other models: {older}"
+    form = record.get("form") or {}
+    runtime = f" ({form['runtime']} {form['precision']})" if form else ""
     return (
         f"run {record.get('run_id', '?')} ({record.get('finished', '?')}, "
         f"{record.get('duration_s', 0):.0f}s): {record.get('inputs', 0)} inputs, "
         f"{record.get('segmented', 0)} segmented, {record.get('skipped', 0)} skipped, "
-        f"{record.get('rejects', 0)} rejects; model {record.get('model_version', '?')}{quality}"
+        f"{record.get('rejects', 0)} rejects; model {record.get('model_version', '?')}"
+        f"{runtime}{quality}"
     )

@@ -41,7 +41,9 @@ def _check_report(out, printed):
     # Every mask and every figure is of the model this run exported.
     version = json.loads((out / "model" / "metadata.json").read_text())["model_version"]
     assert facts["model"].startswith(f"version {version},")
-    (record,) = [json.loads(line) for line in (out / "pred" / "runs.jsonl").read_text().split()]
+    (record,) = [
+        json.loads(line) for line in (out / "pred" / "runs.jsonl").read_text().splitlines()
+    ]
     assert record["model_version"] == version
     assert record["masks_by_model_version"] == {version: slices + 2}
     assert record["segmented"] == slices + 2

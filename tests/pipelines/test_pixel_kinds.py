@@ -261,3 +261,34 @@ def test_inference_writes_the_mask_of_a_phone_photo_as_displayed(tmp_path, expor
     plain = np.asarray(Image.open(tmp_path / "pred/masks/plain.jpg.png"))
     assert turned.shape == plain.shape == (32, 48)  # over the photo a viewer shows
     assert (turned == plain).mean() > 0.95  # the same picture, up to JPEG noise
+
+
+def test_nodata_nan_is_refused_and_overviews_are_not_pages():
+    import tifffile
+
+    from pipelines.image_io import ImageError, read_image
+
+    image = np.random.default_rng(7).normal(0, 1, (16, 16, 5)).astype(np.float32)
+    holes = image.copy()
+    holes[:2, :3] = np.nan
+    with pytest.raises(ImageError, match="6 pixels are NaN or infinite"):
+        read_image(_tiff(holes, photometric="minisblack", planarconfig="contig"))
+    buffer = io.BytesIO()  # a cloud-optimised layout: the image, then a reduced overview
+    with tifffile.TiffWriter(buffer) as tif:
+        tif.write(image, photometric="minisblack", planarconfig="contig")
+        tif.write(image[::2, ::2], photometric="minisblack", planarconfig="contig", subfiletype=1)
+    decoded = read_image(buffer.getvalue())
+    np.testing.assert_array_equal(decoded.array, image)
+    two_images = _tiff(np.stack([image, image]), photometric="minisblack", planarconfig="contig")
+    with pytest.raises(ImageError, match="pages"):
+        read_image(two_images)
+
+
+def test_sidecar_files_do_not_fail_the_gate(tmp_path):
+    for i in range(4):
+        image, mask = random_pair(90 + i)
+        write(str(tmp_path / f"images/x{i}.png"), encode(image))
+        write(str(tmp_path / f"images/x{i}.json"), b"{}")  # metadata beside each image
+        write(str(tmp_path / f"masks/x{i}.png"), encode(mask))
+    manifest = _ingest(tmp_path)
+    assert manifest["status"] == "ok" and manifest["counts"]["rejected"] == 4

@@ -73,7 +73,8 @@ def test_the_pipeline_preloads_in_its_listing_stage_and_the_handler_takes_it(
         ]
     )
     assert summary["predictions"] == 3
-    assert set(started) == {(summary["run_id"], str(exported_model), False)}
+    assert {a[:3] for a in started} == {(summary["run_id"], str(exported_model), False)}
+    assert {a[3] for a in started} == {infer.FormRequest("auto", "auto", 0)}  # the run's form
     assert len(taken) == 1 and taken[0] is not None
 
 
