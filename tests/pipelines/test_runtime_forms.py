@@ -113,5 +113,9 @@ def test_every_form_runs_through_infer_with_tiled_images(tmp_path, exported_mode
     reference = masks.pop(("keras", "float32"))
     assert set(masks) == {("openvino", "float32"), ("openvino", "bfloat16")}
     for form, got in masks.items():
+        # Forced bf16 runs in real bf16 on CPUs with the units (in float32 elsewhere); on this
+        # barely trained model many pixels are near-ties, so only a loose bound holds for it:
+        # whether auto may use bf16 is the export's gate's call, not this test's.
+        bound = 0.995 if form[1] == "float32" else 0.9
         for name, mask in reference.items():
-            assert (got[name] == mask).mean() >= 0.995, (form, name)
+            assert (got[name] == mask).mean() >= bound, (form, name)
