@@ -101,13 +101,9 @@ def image_pages(tif) -> int:
 
 
 def read_tiff(tif, page) -> Tiff:
-    """Decodes the first page of an opened TIFF (see header). Raises ValueError with the
-    problem (the caller turns it into a reject reason)."""
-    if image_pages(tif) > 1:
-        raise ValueError(
-            f"TIFF has {len(tif.pages)} pages; write the bands of one image as samples of one "
-            "page, or slice stacks into single images"
-        )
+    """Decodes the first page of an opened TIFF (see header; the caller has refused files of
+    several image pages). Raises ValueError with the problem (the caller turns it into a
+    reject reason)."""
     if str(page.dtype) not in KEPT_DTYPES:
         raise ValueError(
             f"{page.dtype} samples are not supported (kept as they are: {', '.join(KEPT_DTYPES)})"

@@ -21,6 +21,7 @@ float32 (OpenVINO falls back), and is recorded as such (`emulated`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -29,6 +30,25 @@ GATE = {"max_miou_drop": 0.005, "min_pixel_agreement": 0.995}
 GATE_IMAGES = 64
 OPENVINO_DIR = "openvino"
 OPENVINO_PRECISIONS = ("float32", "bfloat16")
+
+
+@contextlib.contextmanager
+def no_telemetry():
+    """openvino.convert_model (ovc, OpenVINO 2026.4) sends usage telemetry to Google Analytics
+    unless a consent file in the user's home declines it (openvino_telemetry's OptInChecker:
+    no file counts as yes when ovc asks without a dialog). Nothing here reaches the network,
+    and a user's home is not ours to write: ovc skips telemetry in CI (`disable_in_ci=True`,
+    read from CI=true), so CI=true is set for the conversion and restored after. Canary:
+    tests/pipelines/test_runtime_forms.py."""
+    before = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = before
 
 
 def write_openvino(model, export_dir: str, channels: int) -> str | None:
@@ -46,7 +66,9 @@ def write_openvino(model, export_dir: str, channels: int) -> str | None:
     traced = forward.get_concrete_function(tf.TensorSpec([None, None, None, channels], tf.float32))
     path = os.path.join(export_dir, OPENVINO_DIR, "model.xml")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    ov.save_model(ov.convert_model(traced), path, compress_to_fp16=False)  # float32 weights
+    with no_telemetry():
+        converted = ov.convert_model(traced)
+    ov.save_model(converted, path, compress_to_fp16=False)  # float32 weights
     return path
 
 

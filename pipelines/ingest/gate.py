@@ -101,7 +101,7 @@ def append_mismatch(dataset: dict, batch: dict) -> list[str]:
 def mark(manifest: dict, problems: list[str]) -> dict:
     """The manifest with its status: failed (with the reasons) or ok. A dataset that failed
     stays failed when a batch is appended (its earlier reasons kept)."""
-    earlier = manifest.get("failures") or [] if manifest.get("status") == FAILED else []
+    earlier = (manifest.get("failures") or []) if manifest.get("status") == FAILED else []
     problems = earlier + [p for p in problems if p not in earlier]
     manifest = dict(manifest, status=FAILED if problems else "ok")
     manifest["failures"] = problems

@@ -119,3 +119,24 @@ def test_every_form_runs_through_infer_with_tiled_images(tmp_path, exported_mode
         bound = 0.995 if form[1] == "float32" else 0.9
         for name, mask in reference.items():
             assert (got[name] == mask).mean() >= bound, (form, name)
+
+
+def test_the_conversion_sends_no_telemetry(tmp_path, monkeypatch):
+    """Canary of runtime_forms.no_telemetry: ovc's telemetry asks openvino_telemetry whether to
+    send, with the arguments below (openvino/tools/ovc/telemetry_utils.py); with no consent file
+    that is a yes, inside our scope a no. Fails the day either side changes."""
+    import inspect
+
+    from openvino.tools.ovc import telemetry_utils
+    from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+
+    source = inspect.getsource(telemetry_utils.init_ovc_telemetry)
+    assert "enable_opt_in_dialog=False" in source and "disable_in_ci=True" in source
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no consent file
+    monkeypatch.delenv("CI", raising=False)
+    checker = OptInChecker()
+    assert checker.check(False, disable_in_ci=True) == ConsentCheckResult.NO_FILE  # would send
+    with runtime_forms.no_telemetry():
+        assert checker.check(False, disable_in_ci=True) == ConsentCheckResult.DECLINED
+    assert "CI" not in __import__("os").environ
